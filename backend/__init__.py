@@ -1,0 +1,1 @@
+"""FastAPI backend that trusts Better Auth sessions."""

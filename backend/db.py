@@ -1,0 +1,53 @@
+"""The async engine and the per-request session (SessionDep).
+
+Neon-aware: `sslmode`/`channel_binding` in the URL reach libpq untouched; on a pooled
+(`-pooler`, PgBouncer in transaction mode) host, server-side prepared statements are off
+because a transaction may land on another server connection than the one that prepared them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Keyword arguments for create_async_engine, by the kind of server the URL names."""
+    host = make_url(url).host or ""
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if "-pooler" in host:
+        connect_args["prepare_threshold"] = None
+    return {
+        "pool_pre_ping": True,  # Neon suspends idle computes; drop dead connections quietly
+        "pool_size": 10,
+        "max_overflow": 10,
+        "pool_timeout": 5,  # a saturated or absent database answers 503 fast, not a hang
+        "pool_recycle": 300,
+        "connect_args": connect_args,
+    }
+
+
+def create_engine(url: str) -> AsyncEngine:
+    return create_async_engine(url, **engine_options(url))
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
