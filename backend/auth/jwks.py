@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt import PyJWK
-from jwt.algorithms import Algorithm
 from jwt.exceptions import PyJWTError
 
 from backend.auth.errors import JWKSUnavailable, Reason, TokenError
@@ -64,6 +66,14 @@ class InvalidJWK(ValueError):
     """One key of the set is unusable (and is skipped)."""
 
 
+Verify = Callable[[bytes, bytes], bool]
+_HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
+}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class VerificationKey:
     """A public key bound to its one algorithm. Compared by identity: a refetch that drops a
@@ -72,10 +82,56 @@ class VerificationKey:
     kid: str
     alg: str
     public_key: Any
-    algorithm: Algorithm
+    verify: Verify  # (signing input, signature) -> valid?
 
-    def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        return self.algorithm.verify(signing_input, self.public_key, signature)
+
+def bind_verifier(alg: str, public_key: Any) -> Verify:
+    """A verify function for this key and alg, with padding and hash objects built once
+    (the per-call work is then the cryptography call itself)."""
+    if alg == "EdDSA":
+        ed_key: ed25519.Ed25519PublicKey = public_key
+
+        def verify_eddsa(message: bytes, signature: bytes) -> bool:
+            try:
+                ed_key.verify(signature, message)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify_eddsa
+    digest = _HASHES[alg[2:]]()
+    if alg.startswith("ES"):
+        ec_key: ec.EllipticCurvePublicKey = public_key
+        ecdsa = ec.ECDSA(digest)
+        size = (ec_key.curve.key_size + 7) // 8
+
+        def verify_ecdsa(message: bytes, signature: bytes) -> bool:
+            # JWS carries r || s (RFC 7518 3.4); cryptography wants DER.
+            if len(signature) != 2 * size:
+                return False
+            r, s = int.from_bytes(signature[:size]), int.from_bytes(signature[size:])
+            try:
+                ec_key.verify(encode_dss_signature(r, s), message, ecdsa)
+            except InvalidSignature:
+                return False
+            return True
+
+        return verify_ecdsa
+    rsa_key: rsa.RSAPublicKey = public_key
+    scheme: padding.AsymmetricPadding = (
+        padding.PKCS1v15()
+        if alg.startswith("RS")
+        else padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+    )
+
+    def verify_rsa(message: bytes, signature: bytes) -> bool:
+        try:
+            rsa_key.verify(signature, message, scheme, digest)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify_rsa
 
 
 def parse_jwk(jwk: object, allowed_algorithms: Collection[str]) -> VerificationKey:
@@ -110,7 +166,9 @@ def parse_jwk(jwk: object, allowed_algorithms: Collection[str]) -> VerificationK
         raise InvalidJWK(f"kid {kid!r}: not a public key")
     if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
         raise InvalidJWK(f"kid {kid!r}: RSA key of {public_key.key_size} bits is too small")
-    return VerificationKey(kid=kid, alg=alg, public_key=public_key, algorithm=parsed.Algorithm)
+    return VerificationKey(
+        kid=kid, alg=alg, public_key=public_key, verify=bind_verifier(alg, public_key)
+    )
 
 
 def parse_jwks(
