@@ -51,9 +51,12 @@ def better_auth_database(database_url: str) -> str:
     subprocess.run(
         ["node", "migrate.mjs"],
         cwd=BETTER_AUTH_DIR,
-        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "DATABASE_URL": libpq_url(database_url),
-             "BETTER_AUTH_SECRET": "test-secret-for-migrations-only-0123456789",
-             "BETTER_AUTH_URL": PUBLIC_URL},
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "DATABASE_URL": libpq_url(database_url),
+            "BETTER_AUTH_SECRET": "test-secret-for-migrations-only-0123456789",
+            "BETTER_AUTH_URL": PUBLIC_URL,
+        },
         check=True,
         capture_output=True,
         timeout=120,
@@ -87,7 +90,7 @@ def jwks_route(issuer: IssuerStub, jwks_mock: respx.Router) -> respx.Route:
 @pytest.fixture
 def settings(better_auth_database: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=better_auth_database,
         better_auth_url=PUBLIC_URL,
         log_format="text",

@@ -2,9 +2,10 @@
 
 The token is parsed once, by hand, because every generic decoder we measured spends more time
 on options and copies than the signature check itself: a strict regex for the compact form,
-base64url, JSON. Signature checks call cryptography through a verify function bound to each key
-when the key set was loaded. Verified tokens are cached (never past their `exp`, and only while their key is
-still published), so a repeated token costs a dictionary lookup instead of a signature check.
+base64url, JSON. Signature checks call cryptography through a verify function bound to each
+key when the key set was loaded. Verified tokens are cached (never past their `exp`, and only
+while their key is still published), so a repeated token costs a dictionary lookup instead of
+a signature check.
 """
 
 from __future__ import annotations

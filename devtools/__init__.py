@@ -1,0 +1,1 @@
+"""Developer tooling: local services for tests and `make dev`."""

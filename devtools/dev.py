@@ -1,0 +1,135 @@
+"""`make dev`: PostgreSQL (embedded when DATABASE_URL is unset), Better Auth, the backend.
+
+Until the Next.js frontend lands, Better Auth runs in the small Node server of
+tests/better_auth (the real better-auth package, same routes under /api/auth) on the
+frontend's port, so the whole sign-up -> JWT -> backend flow works from curl.
+
+State lives in .data/: the PostgreSQL cluster and BETTER_AUTH_SECRET (it must stay the same
+for a database: it encrypts Better Auth's signing keys). A second run reuses both. Ctrl-C
+stops everything this started, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from devtools.pgcluster import LocalCluster, libpq_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / ".data"
+BETTER_AUTH_DIR = ROOT / "tests" / "better_auth"
+
+
+def stable_secret() -> str:
+    path = DATA / "better-auth-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the server exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def main() -> int:
+    DATA.mkdir(exist_ok=True)
+    frontend_port = int(os.environ.get("FRONTEND_PORT", "3000"))
+    backend_port = int(os.environ.get("BACKEND_PORT", "8000"))
+    public_url = f"http://localhost:{frontend_port}"
+
+    cluster: LocalCluster | None = None
+    database_url = os.environ.get("DATABASE_URL", "").strip()
+    if not database_url:
+        cluster = LocalCluster(DATA / "postgres")
+        cluster.start()
+        database_url = cluster.url
+        print(f"PostgreSQL (embedded, data in .data/postgres): {database_url}")
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": libpq_url(database_url),
+        "BETTER_AUTH_SECRET": os.environ.get("BETTER_AUTH_SECRET") or stable_secret(),
+        "BETTER_AUTH_URL": public_url,
+    }
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # unwinds to the `finally` below, which stops everything
+
+    def stop() -> None:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if cluster is not None:
+            cluster.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        subprocess.run(["node", "migrate.mjs"], cwd=BETTER_AUTH_DIR, env=env, check=True)
+        auth = subprocess.Popen(
+            ["node", "issuer.mjs"], cwd=BETTER_AUTH_DIR, env={**env, "PORT": str(frontend_port)}
+        )
+        processes.append(auth)
+        wait_for(f"http://127.0.0.1:{frontend_port}/api/auth/ok", auth)
+        backend = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "backend.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(backend_port),
+            ],
+            cwd=ROOT,
+            env={
+                **env,
+                "BETTER_AUTH_JWKS_URL": f"http://127.0.0.1:{frontend_port}/api/auth/jwks",
+                "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+            },
+        )
+        processes.append(backend)
+        wait_for(f"http://127.0.0.1:{backend_port}/ready", backend)
+        print(
+            f"\n  Better Auth: {public_url}/api/auth  (sign up: POST /sign-up/email)"
+            f"\n  Backend:     http://localhost:{backend_port}  (docs: /docs)\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        print("a server exited; stopping the rest", file=sys.stderr)
+    finally:
+        stop()
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Test support: pytest plugins shared by the suite."""

@@ -1,0 +1,72 @@
+"""pytest plugin: a real PostgreSQL with a fresh database for each test run.
+
+The server is the one TEST_DATABASE_URL names, when set (the database in that URL is only
+used to connect; its user needs CREATEDB); otherwise a throwaway cluster started from the
+local PostgreSQL server binaries (devtools.pgcluster) in a temporary directory. Either way
+the run gets its own database `test_<random hex>`, dropped (or the cluster removed) when the
+session ends.
+
+Register with `pytest_plugins = ["tests.support.database"]` in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.pgcluster import (
+    LocalCluster,
+    create_database,
+    drop_database,
+    find_postgres_bindir,
+    libpq_url,
+)
+
+ENV_VAR = "TEST_DATABASE_URL"
+
+NO_POSTGRES = (
+    f"No PostgreSQL for the tests: {ENV_VAR} is not set and no PostgreSQL server binaries "
+    "(initdb, pg_ctl, postgres) were found via `pg_config --bindir`, /usr/lib/postgresql/*/bin "
+    "or PATH. Either install the PostgreSQL server (Debian/Ubuntu: `apt-get install "
+    "postgresql`, macOS: `brew install postgresql@16`) or point the tests at a server whose "
+    f"user may create databases: `{ENV_VAR}=postgresql://user:password@host:5432/postgres`."
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A `postgresql://` URL of a server the run may create databases on."""
+    configured = os.environ.get(ENV_VAR, "").strip()
+    if configured:
+        yield libpq_url(configured)
+        return
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        pytest.fail(NO_POSTGRES, pytrace=False)
+    workdir = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    # mkdtemp makes it 0700; as root the cluster runs as another user, who must get through.
+    workdir.chmod(0o711)
+    cluster = LocalCluster(workdir / "data", bindir=bindir, ephemeral=True)
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A `postgresql://` URL of a fresh, empty database, dropped at the end of the session."""
+    name = f"test_{secrets.token_hex(8)}"
+    url = create_database(postgres_server_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_server_url, name)
