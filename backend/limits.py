@@ -43,7 +43,13 @@ class BodySizeLimit:
             if not refused:  # once we have answered 413, the app's own answer is dropped
                 await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+            # The app failed because we cut its body off (e.g. ClientDisconnect); the client
+            # already has its 413.
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
