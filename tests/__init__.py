@@ -1,0 +1,1 @@
+"""Tests: mirror backend/, against a real PostgreSQL and real signatures."""
