@@ -7,9 +7,11 @@ unreachable key set is a 503 with Retry-After: an outage must not sign anybody o
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -21,6 +23,21 @@ MISSING_CREDENTIALS = "Not authenticated: send Authorization: Bearer <token from
 INVALID_TOKEN = "Invalid or expired token"  # noqa: S105 (a message, not a secret)
 
 
+class ErrorBody(BaseModel):
+    detail: str
+
+
+# For OpenAPI (and the TypeScript types generated from it): what any authenticated route
+# may answer besides its own success.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or invalid token (WWW-Authenticate)"},
+    503: {"model": ErrorBody, "description": "Keys or database unreachable (Retry-After)"},
+}
+NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such task for this user (or another user's)"},
+}
+
+
 class AppError(Exception):
     status_code = 500
     detail = "Internal error"
@@ -29,6 +46,11 @@ class AppError(Exception):
         super().__init__(detail or self.detail)
         self.detail = detail or self.detail
         self.headers = headers or {}
+
+
+class NotFound(AppError):
+    status_code = 404
+    detail = "Not found"
 
 
 def unauthorized(error: TokenError) -> JSONResponse:

@@ -19,6 +19,7 @@ from backend.db import create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
 from backend.limits import BodySizeLimit
 from backend.logs import configure_logging
+from backend.tasks import router as tasks
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = time.time) -> FastAPI:
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(users.router)
+    app.include_router(tasks.router)
     return app
 
 

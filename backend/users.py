@@ -13,18 +13,18 @@ from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Boolean, Column, DateTime, MetaData, Table, Text, select
+from sqlalchemy import Boolean, Column, DateTime, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import Reason, TokenError, VerifiedToken, bearer_token
 from backend.auth.jwks import Clock
-from backend.db import SessionDep
+from backend.db import SessionDep, metadata
+from backend.errors import AUTH_RESPONSES
 
 # Better Auth's table, as its migration creates it (shared/BETTER_AUTH.md). Read-only here.
-better_auth_metadata = MetaData()
 user_table = Table(
     "user",
-    better_auth_metadata,
+    metadata,
     Column("id", Text, primary_key=True),
     Column("name", Text, nullable=False),
     Column("email", Text, nullable=False, unique=True),
@@ -32,6 +32,7 @@ user_table = Table(
     Column("image", Text),
     Column("createdAt", DateTime(timezone=True), nullable=False),
     Column("updatedAt", DateTime(timezone=True), nullable=False),
+    info={"owner": "better-auth"},  # never migrated by us: Better Auth's migration makes it
 )
 
 
@@ -102,7 +103,7 @@ async def get_current_user(request: Request, token: VerifiedTokenDep, session: S
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], responses=AUTH_RESPONSES)
 
 
 @router.get("/me", response_model=User, response_model_by_alias=True)

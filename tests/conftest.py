@@ -13,10 +13,12 @@ import httpx
 import psycopg
 import pytest
 import respx
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
 from fastapi import FastAPI
 
 from backend.auth.testing import IssuerStub
-from backend.config import Settings
+from backend.config import Settings, sqlalchemy_url
 from backend.main import create_app
 
 pytest_plugins = ["tests.support.database"]
@@ -64,6 +66,20 @@ def better_auth_database(database_url: str) -> str:
     return database_url
 
 
+def alembic_upgrade(database_url: str) -> None:
+    """The backend's own migration (Alembic), as `uv run alembic upgrade head` runs it."""
+    config = AlembicConfig(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
+    alembic_command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def migrated_database(better_auth_database: str) -> str:
+    """Better Auth's migration, then ours: the schema the app runs on."""
+    alembic_upgrade(better_auth_database)
+    return better_auth_database
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
@@ -88,10 +104,10 @@ def jwks_route(issuer: IssuerStub, jwks_mock: respx.Router) -> respx.Route:
 
 
 @pytest.fixture
-def settings(better_auth_database: str) -> Settings:
+def settings(migrated_database: str) -> Settings:
     return Settings(
         _env_file=None,
-        database_url=better_auth_database,
+        database_url=migrated_database,
         better_auth_url=PUBLIC_URL,
         log_format="text",
     )
