@@ -7,9 +7,12 @@ because a transaction may land on another server connection than the one that pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
@@ -33,19 +36,51 @@ metadata = MetaData(
 )
 
 
+CONNECT_ATTEMPTS = 3
+
+
+def connect_params(url: str) -> tuple[str, dict[str, Any]]:
+    """libpq conninfo and psycopg options for a SQLAlchemy URL. Query options such as
+    `sslmode=require&channel_binding=require` stay in the conninfo, untouched."""
+    parsed = make_url(url)
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    options: dict[str, Any] = {"connect_timeout": 5}
+    if "-pooler" in (parsed.host or ""):
+        # PgBouncer in transaction mode: a prepared statement may not exist on the server
+        # connection the next transaction lands on.
+        options["prepare_threshold"] = None
+    return conninfo, options
+
+
+def connector(url: str) -> Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]:
+    """Connect, retrying quick failures (a server restarting, a serverless compute waking)
+    with a short backoff. A slow failure is not retried: a database that is down must turn
+    into a 503 fast, not a hang."""
+    conninfo, options = connect_params(url)
+
+    async def connect() -> psycopg.AsyncConnection[Any]:
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            started = time.monotonic()
+            try:
+                return await psycopg.AsyncConnection.connect(conninfo, **options)
+            except psycopg.OperationalError:
+                if attempt == CONNECT_ATTEMPTS or time.monotonic() - started > 1.0:
+                    raise
+                await asyncio.sleep(0.1 * 3 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    return connect
+
+
 def engine_options(url: str) -> dict[str, Any]:
-    """Keyword arguments for create_async_engine, by the kind of server the URL names."""
-    host = make_url(url).host or ""
-    connect_args: dict[str, Any] = {"connect_timeout": 5}
-    if "-pooler" in host:
-        connect_args["prepare_threshold"] = None
+    """Keyword arguments for create_async_engine."""
     return {
+        "async_creator": connector(url),
         "pool_pre_ping": True,  # Neon suspends idle computes; drop dead connections quietly
         "pool_size": 10,
         "max_overflow": 10,
-        "pool_timeout": 5,  # a saturated or absent database answers 503 fast, not a hang
+        "pool_timeout": 5,  # a saturated database answers 503 fast, not a hang
         "pool_recycle": 300,
-        "connect_args": connect_args,
     }
 
 
