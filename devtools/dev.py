@@ -22,6 +22,7 @@ from types import FrameType
 
 import httpx
 
+from devtools.migrate import migrate
 from devtools.pgcluster import LocalCluster, libpq_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        subprocess.run(["node", "migrate.mjs"], cwd=BETTER_AUTH_DIR, env=env, check=True)
+        migrate(env["DATABASE_URL"], secret=env["BETTER_AUTH_SECRET"])
         auth = subprocess.Popen(
             ["node", "issuer.mjs"], cwd=BETTER_AUTH_DIR, env={**env, "PORT": str(frontend_port)}
         )

@@ -4,7 +4,6 @@ a frozen clock, an issuer stub whose JWKS respx serves, and the app under test."
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,12 @@ import httpx
 import psycopg
 import pytest
 import respx
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from fastapi import FastAPI
 
 from backend.auth.testing import IssuerStub
-from backend.config import Settings, sqlalchemy_url
+from backend.config import Settings
 from backend.main import create_app
+from devtools.migrate import migrate_backend, migrate_better_auth
 
 pytest_plugins = ["tests.support.database"]
 
@@ -50,33 +48,14 @@ def better_auth_database(database_url: str) -> str:
     """The run's database, with Better Auth's tables created by Better Auth's own migration."""
     if not (BETTER_AUTH_DIR / "node_modules" / "better-auth").is_dir():
         pytest.fail("better-auth is not installed: run `make test` (it runs npm ci) first")
-    subprocess.run(
-        ["node", "migrate.mjs"],
-        cwd=BETTER_AUTH_DIR,
-        env={
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "DATABASE_URL": libpq_url(database_url),
-            "BETTER_AUTH_SECRET": "test-secret-for-migrations-only-0123456789",
-            "BETTER_AUTH_URL": PUBLIC_URL,
-        },
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    migrate_better_auth(database_url)
     return database_url
-
-
-def alembic_upgrade(database_url: str) -> None:
-    """The backend's own migration (Alembic), as `uv run alembic upgrade head` runs it."""
-    config = AlembicConfig(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
-    alembic_command.upgrade(config, "head")
 
 
 @pytest.fixture(scope="session")
 def migrated_database(better_auth_database: str) -> str:
-    """Better Auth's migration, then ours: the schema the app runs on."""
-    alembic_upgrade(better_auth_database)
+    """Better Auth's migration, then ours (Alembic): the schema the app runs on."""
+    migrate_backend(better_auth_database)
     return better_auth_database
 
 
