@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Text,
     Uuid,
     false,
@@ -63,3 +64,16 @@ class Task(Base):
         Index("task_user_id_title_idx", "user_id", "title", "id"),
         Index("task_user_id_completed_created_at_idx", "user_id", "completed", "created_at", "id"),
     )
+
+
+class TaskCount(Base):
+    """How many tasks each user has, and how many are completed. Maintained by a trigger
+    (migration 0002), never written by the application."""
+
+    __tablename__ = "task_count"
+
+    user_id: Mapped[str] = mapped_column(
+        Text, ForeignKey(user_table.c.id, ondelete="CASCADE"), primary_key=True
+    )
+    total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    completed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

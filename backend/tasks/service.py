@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.tasks.models import Task
+from backend.tasks.models import Task, TaskCount
 from backend.tasks.schemas import SortField, SortOrder, StatusFilter, TaskCreate, TaskUpdate
 
 _SORT_COLUMNS = {"created_at": Task.created_at, "updated_at": Task.updated_at, "title": Task.title}
@@ -60,9 +60,22 @@ async def list_tasks(
     tasks = (await session.scalars(page)).all()
     if query.offset == 0 and len(tasks) < query.limit:
         total = len(tasks)  # the page holds every match: no need to count again
+    elif query.q is None:
+        total = await _counted(session, user_id, query.status)
     else:
         total = await session.scalar(select(func.count()).select_from(Task).where(where)) or 0
     return tasks, total
+
+
+async def _counted(session: AsyncSession, user_id: str, status: StatusFilter) -> int:
+    """The user's count from task_count (one row, kept by a trigger) instead of a scan."""
+    row = (
+        await session.execute(
+            select(TaskCount.total, TaskCount.completed).where(TaskCount.user_id == user_id)
+        )
+    ).one_or_none()
+    total, completed = row if row is not None else (0, 0)
+    return {"all": total, "completed": completed, "pending": total - completed}[status]
 
 
 async def get_task(session: AsyncSession, user_id: str, task_id: uuid.UUID) -> Task | None:

@@ -129,6 +129,30 @@ class TestListTasks:
             pages.append([t["title"] for t in response.json()])
         assert pages == [titles[0:3], titles[3:6], titles[6:7]]
 
+    async def test_total_count_follows_every_change(
+        self, client: httpx.AsyncClient, token: str, other_token: str
+    ) -> None:
+        """X-Total-Count comes from counts a trigger keeps: they follow creates, toggles,
+        updates and deletes, per status, and never mix users."""
+        tasks = [await create(client, token, f"t{i}") for i in range(5)]
+        await create(client, other_token, "not mine")
+        for task in tasks[:2]:
+            await client.patch(f"/api/me/tasks/{task['id']}/complete", headers=bearer(token))
+        await client.put(
+            f"/api/me/tasks/{tasks[2]['id']}",
+            json={"title": "t2", "completed": True},
+            headers=bearer(token),
+        )
+        await client.delete(f"/api/me/tasks/{tasks[0]['id']}", headers=bearer(token))
+
+        async def total(status: str) -> int:
+            response = await client.get(
+                "/api/me/tasks", params={"status": status, "limit": 1}, headers=bearer(token)
+            )
+            return int(response.headers["x-total-count"])
+
+        assert (await total("all"), await total("completed"), await total("pending")) == (4, 2, 2)
+
     async def test_default_page_is_50(self, client: httpx.AsyncClient, token: str) -> None:
         for i in range(51):
             await create(client, token, f"t{i}")
