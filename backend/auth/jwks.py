@@ -388,6 +388,9 @@ class JWKSCache:
         ) as response:
             if response.status_code != 200:
                 raise JWKSFetchError(f"HTTP {response.status_code}")
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding != "identity":  # we asked for none; a compressed body could be a bomb
+                raise JWKSFetchError(f"unrequested Content-Encoding {encoding!r}")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
                 raise JWKSFetchError(f"{declared} bytes, more than the cap of {self._max_bytes}")

@@ -150,11 +150,15 @@ class TokenVerifier:
         if not aud_ok:
             raise TokenError(Reason.BAD_AUDIENCE, f"got {aud!r:.80}")
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
-            raise TokenError(Reason.BAD_SUBJECT, "sub must be a non-blank string")
+        # isprintable: no NUL or other control characters (PostgreSQL text cannot hold NUL,
+        # and a user id never has them)
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > 255 or not sub.isprintable():
+            raise TokenError(Reason.BAD_SUBJECT, "sub must be a non-blank printable string")
         return VerifiedToken(sub=sub, claims=claims, expires_at=exp, key=key)
 
     def _remember(self, token: str, verified: VerifiedToken) -> None:
+        if self._cache_size <= 0:  # AUTH_TOKEN_CACHE_SIZE=0: no caching at all
+            return
         cache = self._cache
         if len(cache) >= self._cache_size:
             now = self._clock()
