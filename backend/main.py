@@ -17,7 +17,6 @@ from backend.auth.jwks import Clock
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
-from backend.limits import BodySizeLimit
 from backend.logs import configure_logging
 from backend.tasks import router as tasks
 
@@ -73,6 +72,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         version="0.1.0",
         summary="A Python backend that verifies Better Auth JWTs.",
         lifespan=lifespan,
+        # Starlette's limiter: a declared Content-Length over the cap is refused unread, a
+        # streamed body is cut off at the cap; either way 413.
+        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -85,7 +87,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         allow_credentials=False,  # bearer tokens only; cookies never ride cross-origin
         max_age=600,
     )
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(tasks.router)

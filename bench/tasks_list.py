@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,9 +24,10 @@ import respx
 from backend.auth.testing import IssuerStub
 from backend.config import Settings
 from backend.main import create_app
+from bench.common import database
 from bench.results import record, target
 from devtools.migrate import migrate
-from devtools.pgcluster import LocalCluster, create_database, drop_database, libpq_url
+from devtools.pgcluster import libpq_url
 
 SHAPES: dict[str, dict[str, str | int]] = {
     "default (newest 50)": {},
@@ -41,26 +37,6 @@ SHAPES: dict[str, dict[str, str | int]] = {
     "search": {"q": "report"},
 }
 P99_MAX_MS = 50.0  # a user's list must stay interactive at 100k tasks
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    server = os.environ.get("TEST_DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
-        cluster = None
-        if not server:
-            Path(tmp).chmod(0o711)
-            cluster = LocalCluster(Path(tmp) / "data", ephemeral=True)
-            cluster.start()
-            server = cluster.url
-        name = f"bench_{secrets.token_hex(4)}"
-        url = create_database(server, name)
-        try:
-            yield url
-        finally:
-            drop_database(server, name)
-            if cluster is not None:
-                cluster.destroy()
 
 
 def seed(url: str, user: dict[str, Any], tasks: int, others: int, per_other: int) -> None:

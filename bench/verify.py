@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import statistics
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from backend.auth import JWKSCache, TokenVerifier
 from backend.auth.testing import IssuerStub
+from bench.common import serve_jwks
 from bench.results import record, target
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256")
@@ -55,31 +52,6 @@ def raw_check(alg: str, public_key: Any) -> Callable[[bytes, bytes], None]:
 
         return es256
     return lambda msg, sig: public_key.verify(sig, msg, padding.PKCS1v15(), hashes.SHA256())
-
-
-@contextmanager
-def serve_jwks(document: dict[str, Any]) -> Iterator[str]:
-    """PyJWKClient fetches with urllib, so it gets a real loopback server."""
-    body = json.dumps(document).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/auth/jwks"
-    finally:
-        server.shutdown()
 
 
 def best_per_call(run: Callable[[], None], calls: int, repeats: int) -> float:

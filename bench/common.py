@@ -1,0 +1,61 @@
+"""What the benchmarks share: a throwaway database and a loopback JWKS server."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from devtools.pgcluster import LocalCluster, create_database, drop_database
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    server = os.environ.get("TEST_DATABASE_URL")
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
+        cluster = None
+        if not server:
+            Path(tmp).chmod(0o711)
+            cluster = LocalCluster(Path(tmp) / "data", ephemeral=True)
+            cluster.start()
+            server = cluster.url
+        name = f"bench_{secrets.token_hex(4)}"
+        url = create_database(server, name)
+        try:
+            yield url
+        finally:
+            drop_database(server, name)
+            if cluster is not None:
+                cluster.destroy()
+
+
+@contextmanager
+def serve_jwks(document: dict[str, Any]) -> Iterator[str]:
+    """PyJWKClient fetches with urllib, so it gets a real loopback server."""
+    body = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/auth/jwks"
+    finally:
+        server.shutdown()
