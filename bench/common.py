@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from devtools.pgcluster import LocalCluster, create_database, drop_database
+from devtools.pgcluster import postgres_server, temporary_database
 
 
 @contextmanager
 def database() -> Iterator[str]:
-    server = os.environ.get("TEST_DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
-        cluster = None
-        if not server:
-            Path(tmp).chmod(0o711)
-            cluster = LocalCluster(Path(tmp) / "data", ephemeral=True)
-            cluster.start()
-            server = cluster.url
-        name = f"bench_{secrets.token_hex(4)}"
-        url = create_database(server, name)
-        try:
-            yield url
-        finally:
-            drop_database(server, name)
-            if cluster is not None:
-                cluster.destroy()
+    """A fresh database on TEST_DATABASE_URL's server, or in a throwaway cluster."""
+    with postgres_server() as server, temporary_database(server, "bench") as url:
+        yield url
 
 
 @contextmanager

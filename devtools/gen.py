@@ -30,12 +30,11 @@ import contextlib
 import difflib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +42,7 @@ from typing import Any
 
 import psycopg
 
-from devtools.pgcluster import (
-    ClusterError,
-    LocalCluster,
-    create_database,
-    drop_database,
-    libpq_url,
-)
+from devtools.pgcluster import ClusterError, libpq_url, postgres_server, temporary_database
 
 __all__ = [
     "FILES",
@@ -59,7 +52,6 @@ __all__ = [
     "compare",
     "generate",
     "main",
-    "postgres_server",
     "write",
 ]
 
@@ -445,41 +437,11 @@ def api_types(openapi: str, *, package_dir: Path = OUT_DIR) -> str:
 # --------------------------------------------------------------------------- databases
 
 
-@contextlib.contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A fresh database on the server of `server_url`, dropped afterwards."""
-    name = f"shared_schema_{secrets.token_hex(6)}"
-    url = create_database(server_url, name)
-    try:
-        yield url
-    finally:
-        drop_database(server_url, name)
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    """TEST_DATABASE_URL's or DATABASE_URL's server, else a throwaway local cluster."""
-    for var in SERVER_ENV_VARS:
-        configured = os.environ.get(var, "").strip()
-        if configured:
-            yield libpq_url(configured)
-            return
-    workdir = Path(tempfile.mkdtemp(prefix="shared-schema-pg-"))
-    workdir.chmod(0o711)  # as root, the cluster runs as another user, who must get through
-    cluster = LocalCluster(workdir / "data", ephemeral=True)
-    try:
-        cluster.start()
-        yield cluster.url
-    finally:
-        cluster.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 # --------------------------------------------------------------------------- API
 
 
 def _database_files(server_url: str, backend_reads: Mapping[str, list[str]]) -> dict[str, str]:
-    with throwaway_database(server_url) as database_url:
+    with temporary_database(server_url, "shared_schema") as database_url:
         return {
             BETTER_AUTH_SQL: better_auth_sql(database_url),  # first: it needs the empty database
             SCHEMA_JSON: schema_json(database_url, backend_reads),
@@ -576,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir: Path = args.out
     shown = _display(out_dir)
     try:
-        with postgres_server() as server_url:
+        with postgres_server(SERVER_ENV_VARS) as server_url:
             generated = generate(server_url)
     except (GenError, ClusterError, psycopg.Error) as exc:
         print(f"gen: {exc}", file=sys.stderr)

@@ -29,12 +29,14 @@ import hashlib
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +53,8 @@ __all__ = [
     "drop_database",
     "find_postgres_bindir",
     "libpq_url",
+    "postgres_server",
+    "temporary_database",
 ]
 
 SUPERUSER = "postgres"
@@ -498,6 +502,43 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- command line
+
+
+@contextlib.contextmanager
+def temporary_database(server_url: str, prefix: str = "tmp") -> Iterator[str]:
+    """A fresh database `<prefix>_<16 hex>` on the server of `server_url`, dropped after."""
+    name = f"{prefix}_{secrets.token_hex(8)}"
+    url = create_database(server_url, name)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, name)
+
+
+@contextlib.contextmanager
+def postgres_server(env_vars: Sequence[str] = ("TEST_DATABASE_URL",)) -> Iterator[str]:
+    """A `postgresql://` URL of a server one may create databases on: the first of `env_vars`
+    that is set, else a throwaway cluster from the local binaries, removed afterwards."""
+    for var in env_vars:
+        configured = os.environ.get(var, "").strip()
+        if configured:
+            yield libpq_url(configured)
+            return
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        raise ClusterError(
+            f"no PostgreSQL: none of {', '.join(env_vars)} is set and no server binaries "
+            "(initdb, pg_ctl) were found"
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="pgcluster-"))
+    workdir.chmod(0o711)  # as root the cluster runs as another user, who must get through
+    cluster = LocalCluster(workdir / "data", bindir=bindir, ephemeral=True)
+    try:
+        cluster.start()
+        yield cluster.url
+    finally:
+        cluster.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import pytest
 from backend.auth import JWKSCache, TokenVerifier
 from backend.config import Settings
 from backend.main import create_app
-from devtools.pgcluster import create_database, drop_database
+from devtools.pgcluster import temporary_database
 from tests.better_auth.harness import fetch_jwks, fetch_jwt, run_issuer, sign_in, sign_up
 from tests.conftest import settle, started
 
@@ -25,13 +25,11 @@ def better_auth(
 ) -> Iterator[tuple[str, str]]:
     """(base URL, database URL) of a real Better Auth issuing `alg` tokens. One database per
     algorithm: Better Auth keeps signing with the first key it stored."""
-    name = f"test_ba_{request.param.lower()}_{secrets.token_hex(4)}"
-    database_url = create_database(postgres_server_url, name)
-    try:
-        with run_issuer(database_url, alg=request.param) as base_url:
-            yield base_url, database_url
-    finally:
-        drop_database(postgres_server_url, name)
+    with (
+        temporary_database(postgres_server_url, f"test_ba_{request.param.lower()}") as database_url,
+        run_issuer(database_url, alg=request.param) as base_url,
+    ):
+        yield base_url, database_url
 
 
 class TestRealBetterAuthTokens:

@@ -12,21 +12,11 @@ Register with `pytest_plugins = ["tests.support.database"]` in tests/conftest.py
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from devtools.pgcluster import (
-    LocalCluster,
-    create_database,
-    drop_database,
-    find_postgres_bindir,
-    libpq_url,
-)
+from devtools.pgcluster import find_postgres_bindir, postgres_server, temporary_database
 
 ENV_VAR = "TEST_DATABASE_URL"
 
@@ -42,31 +32,14 @@ NO_POSTGRES = (
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A `postgresql://` URL of a server the run may create databases on."""
-    configured = os.environ.get(ENV_VAR, "").strip()
-    if configured:
-        yield libpq_url(configured)
-        return
-    bindir = find_postgres_bindir()
-    if bindir is None:
+    if not os.environ.get(ENV_VAR, "").strip() and find_postgres_bindir() is None:
         pytest.fail(NO_POSTGRES, pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    # mkdtemp makes it 0700; as root the cluster runs as another user, who must get through.
-    workdir.chmod(0o711)
-    cluster = LocalCluster(workdir / "data", bindir=bindir, ephemeral=True)
-    try:
-        cluster.start()
-        yield cluster.url
-    finally:
-        cluster.destroy()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with postgres_server((ENV_VAR,)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A `postgresql://` URL of a fresh, empty database, dropped at the end of the session."""
-    name = f"test_{secrets.token_hex(8)}"
-    url = create_database(postgres_server_url, name)
-    try:
+    with temporary_database(postgres_server_url, "test") as url:
         yield url
-    finally:
-        drop_database(postgres_server_url, name)
