@@ -6,14 +6,19 @@ unreachable key set is a 503 with Retry-After: an outage must not sign anybody o
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.auth import JWKSUnavailable, Reason, TokenError
 
@@ -32,6 +37,9 @@ class ErrorBody(BaseModel):
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or invalid token (WWW-Authenticate)"},
     503: {"model": ErrorBody, "description": "Keys or database unreachable (Retry-After)"},
+}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Request body larger than MAX_BODY_BYTES"},
 }
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such task for this user (or another user's)"},
@@ -98,7 +106,34 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        # FastAPI answers 400 to a JSON body that is no UTF-8 (and 422 to one that is no
+        # JSON): bad input either way, so the same 422 in FastAPI's validation format.
+        error = {
+            "type": "json_invalid",
+            "loc": ("body", cause.start),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": "invalid UTF-8"},
+        }
+        return await _validation_error(request, RequestValidationError([error]))
+    return await http_exception_handler(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    # FastAPI's 422, but JSON-encoded with ASCII escapes: the errors echo the input, and a
+    # lone surrogate in it (JSON allows "\ud800") cannot be encoded as UTF-8: a 500 otherwise.
+    assert isinstance(exc, RequestValidationError)
+    body = json.dumps({"detail": jsonable_encoder(exc.errors())})
+    return Response(body, 422, media_type="application/json")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(TokenError, _token_error)
     app.add_exception_handler(JWKSUnavailable, _jwks_unavailable)
     app.add_exception_handler(AppError, _app_error)

@@ -1,8 +1,5 @@
-"""`make dev`: PostgreSQL (embedded when DATABASE_URL is unset), Better Auth, the backend.
-
-Until the Next.js frontend lands, Better Auth runs in the small Node server of
-tests/better_auth (the real better-auth package, same routes under /api/auth) on the
-frontend's port, so the whole sign-up -> JWT -> backend flow works from curl.
+"""`make dev`: PostgreSQL (embedded when DATABASE_URL is unset), both migrations, the
+Next.js frontend (Better Auth inside, `next dev`) and the backend (uvicorn --reload).
 
 State lives in .data/: the PostgreSQL cluster and BETTER_AUTH_SECRET (it must stay the same
 for a database: it encrypts Better Auth's signing keys). A second run reuses both. Ctrl-C
@@ -27,7 +24,7 @@ from devtools.pgcluster import LocalCluster, libpq_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
-BETTER_AUTH_DIR = ROOT / "tests" / "better_auth"
+FRONTEND = ROOT / "frontend"
 
 
 def stable_secret() -> str:
@@ -57,6 +54,7 @@ def main() -> int:
     frontend_port = int(os.environ.get("FRONTEND_PORT", "3000"))
     backend_port = int(os.environ.get("BACKEND_PORT", "8000"))
     public_url = f"http://localhost:{frontend_port}"
+    loopback_url = f"http://127.0.0.1:{frontend_port}"  # the same server, another origin
 
     cluster: LocalCluster | None = None
     database_url = os.environ.get("DATABASE_URL", "").strip()
@@ -93,17 +91,34 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         migrate(env["DATABASE_URL"], secret=env["BETTER_AUTH_SECRET"])
-        auth = subprocess.Popen(
-            ["node", "issuer.mjs"], cwd=BETTER_AUTH_DIR, env={**env, "PORT": str(frontend_port)}
+        frontend = subprocess.Popen(
+            [
+                str(FRONTEND / "node_modules" / ".bin" / "next"),
+                "dev",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(frontend_port),
+            ],
+            cwd=FRONTEND,
+            env={
+                **env,
+                "TRUSTED_ORIGINS": loopback_url,
+                "NEXT_PUBLIC_API_URL": f"http://localhost:{backend_port}",
+                "NEXT_TELEMETRY_DISABLED": "1",
+            },
         )
-        processes.append(auth)
-        wait_for(f"http://127.0.0.1:{frontend_port}/api/auth/ok", auth)
+        processes.append(frontend)
+        wait_for(f"{loopback_url}/api/auth/ok", frontend, timeout_s=180)  # first compile
         backend = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "uvicorn",
                 "backend.main:app",
+                "--reload",
+                "--reload-dir",
+                "backend",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -112,15 +127,15 @@ def main() -> int:
             cwd=ROOT,
             env={
                 **env,
-                "BETTER_AUTH_JWKS_URL": f"http://127.0.0.1:{frontend_port}/api/auth/jwks",
+                "BETTER_AUTH_JWKS_URL": f"{loopback_url}/api/auth/jwks",
+                "ALLOWED_ORIGINS": f"{public_url},{loopback_url}",
                 "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
             },
         )
         processes.append(backend)
         wait_for(f"http://127.0.0.1:{backend_port}/ready", backend)
         print(
-            f"\n  Better Auth: {public_url}/api/auth  (sign up: POST /sign-up/email)"
-            f"\n  Backend:     http://localhost:{backend_port}  (docs: /docs)\n"
+            f"\n  Open {public_url}  (backend: http://localhost:{backend_port}/docs)\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

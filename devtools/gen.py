@@ -57,7 +57,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "shared-schema"
-BETTER_AUTH_DIR = ROOT / "tests" / "better_auth"
+FRONTEND = ROOT / "frontend"
 ALEMBIC_INI = ROOT / "alembic.ini"
 
 BETTER_AUTH_SQL = "better-auth.sql"
@@ -147,12 +147,13 @@ def _sql_file(body: str, source: str) -> str:
 
 
 def _migrate_better_auth(database_url: str, *, sql: bool) -> str:
-    if not (BETTER_AUTH_DIR / "node_modules" / "better-auth").is_dir():
-        raise GenError(f"better-auth is not installed in {BETTER_AUTH_DIR}: run `make install`")
-    args = [_node(), "migrate.mjs", *(["--sql"] if sql else [])]
+    if not (FRONTEND / "node_modules" / "better-auth").is_dir():
+        raise GenError(f"better-auth is not installed in {FRONTEND}: run `make install`")
+    tsx = str(FRONTEND / "node_modules" / ".bin" / "tsx")
+    args = [tsx, "scripts/migrate.mts", *(["--sql"] if sql else [])]
     env = _base_env() | BETTER_AUTH_ENV | {"DATABASE_URL": libpq_url(database_url)}
     what = "Better Auth's migration" + (" (--sql)" if sql else "")
-    return _run(args, cwd=BETTER_AUTH_DIR, env=env, what=what)
+    return _run(args, cwd=FRONTEND, env=env, what=what)
 
 
 def better_auth_sql(empty_database_url: str) -> str:
@@ -160,7 +161,9 @@ def better_auth_sql(empty_database_url: str) -> str:
     body = _migrate_better_auth(empty_database_url, sql=True)
     if not body.strip():
         raise GenError("Better Auth's migration compiled to nothing: is the database empty?")
-    return _sql_file(body, "Better Auth's migration on an empty database: migrate.mjs --sql")
+    return _sql_file(
+        body, "Better Auth's migration on an empty database: frontend/scripts/migrate.mts --sql"
+    )
 
 
 # --------------------------------------------------------------------------- Alembic

@@ -1,8 +1,8 @@
 """Both migrations, in order: Better Auth's own (its tables), then ours (Alembic: "task").
 
-`python -m devtools.migrate` migrates DATABASE_URL. Better Auth's migration is the real
-package's `getMigrations` (run by tests/better_auth/migrate.mjs until the frontend has its
-own), so its tables never drift from what Better Auth expects.
+`python -m devtools.migrate` migrates DATABASE_URL. Better Auth's migration is the frontend's
+own (`npm run migrate`: the real package's `getMigrations` on frontend/lib/auth.ts), so its
+tables never drift from what the app's Better Auth expects.
 """
 
 from __future__ import annotations
@@ -20,23 +20,24 @@ from backend.config import sqlalchemy_url
 from devtools.pgcluster import libpq_url
 
 ROOT = Path(__file__).resolve().parent.parent
-BETTER_AUTH_DIR = ROOT / "tests" / "better_auth"
+FRONTEND = ROOT / "frontend"
 
 
 def migrate_better_auth(database_url: str, *, secret: str | None = None) -> None:
-    node = shutil.which("node")
-    if node is None:
-        raise SystemExit("Node.js >= 20 is required for Better Auth's migration")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("Node.js >= 20 (with npm) is required for Better Auth's migration")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **({"HOME": os.environ["HOME"]} if "HOME" in os.environ else {}),  # npm's cache
         "DATABASE_URL": libpq_url(database_url),
         # The migration touches no keys; any secret will do when none is given.
         "BETTER_AUTH_SECRET": secret or "migration-only-secret-0123456789abcdef",
         "BETTER_AUTH_URL": "http://localhost:3000",
     }
     result = subprocess.run(
-        [node, "migrate.mjs"],
-        cwd=BETTER_AUTH_DIR,
+        [npm, "run", "--silent", "migrate"],
+        cwd=FRONTEND,
         env=env,
         capture_output=True,
         text=True,

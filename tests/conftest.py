@@ -22,7 +22,6 @@ from devtools.migrate import migrate_backend, migrate_better_auth
 pytest_plugins = ["tests.support.database"]
 
 ROOT = Path(__file__).resolve().parent.parent
-BETTER_AUTH_DIR = ROOT / "tests" / "better_auth"
 PUBLIC_URL = "http://localhost:3000"
 
 
@@ -46,7 +45,7 @@ def libpq_url(url: str) -> str:
 @pytest.fixture(scope="session")
 def better_auth_database(database_url: str) -> str:
     """The run's database, with Better Auth's tables created by Better Auth's own migration."""
-    if not (BETTER_AUTH_DIR / "node_modules" / "better-auth").is_dir():
+    if not (ROOT / "frontend" / "node_modules" / "better-auth").is_dir():
         pytest.fail("better-auth is not installed: run `make test` (it runs npm ci) first")
     migrate_better_auth(database_url)
     return database_url

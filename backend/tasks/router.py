@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from backend.db import SessionDep
-from backend.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSE, NotFound
+from backend.errors import AUTH_RESPONSES, BODY_RESPONSES, NOT_FOUND_RESPONSE, NotFound
 from backend.tasks import service
 from backend.tasks.models import Task
 from backend.tasks.schemas import (
+    SearchText,
     SortField,
     SortOrder,
     StatusFilter,
@@ -61,7 +62,7 @@ async def list_tasks(
     response: Response,
     status_: Annotated[StatusFilter, Query(alias="status")] = "all",
     q: Annotated[
-        str | None, Query(max_length=200, description="Search title and description")
+        SearchText | None, Query(max_length=200, description="Search title and description")
     ] = None,
     sort: SortField = "created_at",
     order: SortOrder = "desc",
@@ -77,7 +78,9 @@ async def list_tasks(
     return list(tasks)
 
 
-@router.post("", response_model=TaskRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=TaskRead, status_code=status.HTTP_201_CREATED, responses=BODY_RESPONSES
+)
 async def create_task(
     data: TaskCreate, owner: Owner, session: SessionDep, response: Response
 ) -> Task:
@@ -91,7 +94,7 @@ async def read_task(task: OwnedTask) -> Task:
     return task
 
 
-@router.put("/{task_id}", response_model=TaskRead)
+@router.put("/{task_id}", response_model=TaskRead, responses=BODY_RESPONSES)
 async def update_task(task: OwnedTask, data: TaskUpdate, session: SessionDep) -> Task:
     return await service.update_task(session, task, data)
 
@@ -101,7 +104,7 @@ async def delete_task(task: OwnedTask, session: SessionDep) -> None:
     await service.delete_task(session, task)
 
 
-@router.patch("/{task_id}/complete", response_model=TaskRead)
+@router.patch("/{task_id}/complete", response_model=TaskRead, responses=BODY_RESPONSES)
 async def complete_task(
     task: OwnedTask, session: SessionDep, data: TaskCompletion | None = None
 ) -> Task:

@@ -7,12 +7,34 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+)
 
 from backend.tasks.models import DESCRIPTION_MAX, TITLE_MAX
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
-Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX)]
+
+def storable_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here, as a 422 naming the field, rather
+    than as a 500 from the driver."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return value
+
+
+StorableText = AfterValidator(storable_text)
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
+    StorableText,
+]
+Description = Annotated[str, StringConstraints(max_length=DESCRIPTION_MAX), StorableText]
+SearchText = Annotated[str, StorableText]
 
 StatusFilter = Literal["all", "pending", "completed"]
 SortField = Literal["created_at", "updated_at", "title"]
