@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLIC_URL = "http://localhost:3000"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: they are the slowest, and the quick suites should speak first."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+
 class FrozenClock:
     """Stands still until told to move: token lifetimes and cache TTLs without sleeping."""
 

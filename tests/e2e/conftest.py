@@ -17,7 +17,9 @@ def frontend_build() -> None:
     build_frontend()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: playwright's sync API runs an event loop on this thread while
+# it is open, and the async tests that may follow need the thread without one.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
