@@ -138,3 +138,22 @@ def test_wrong_password_is_explained(page: Page, stack: Stack) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{stack.frontend_url}/tasks")
+
+
+def test_sign_up_mistakes_are_explained(page: Page, stack: Stack) -> None:
+    email = sign_up(page, stack, "Barbara")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/sign-in"))
+
+    page.goto(f"{stack.frontend_url}/sign-up")
+    page.get_by_label("Name").fill("Barbara again")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("alert")).to_contain_text("already exists")
+
+    page.get_by_label("Email").fill(f"new-{email}")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("alert")).to_contain_text("too weak")
+    expect(page).to_have_url(re.compile(r"/sign-up"))
