@@ -18,9 +18,13 @@ def record(section: str, targets: list[dict[str, Any]], figures: dict[str, Any])
     current: dict[str, Any] = {"targets": [], "figures": {}}
     if RESULTS.exists():
         current = json.loads(RESULTS.read_text())
+    # Replace this benchmark's previous targets (remembered by name in its figures), keep the
+    # other benchmarks' ones.
+    previous = set(current["figures"].get(section, {}).get("target_names", []))
     names = {t["name"] for t in targets}
-    current["targets"] = [t for t in current["targets"] if t["name"] not in names] + targets
-    current["figures"][section] = figures
+    kept = [t for t in current["targets"] if t["name"] not in previous | names]
+    current["targets"] = kept + targets
+    current["figures"][section] = {**figures, "target_names": sorted(names)}
     RESULTS.write_text(json.dumps(current, indent=2) + "\n")
     for t in targets:
         mark = "met   " if t["met"] else "MISSED"
