@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.auth import SUPPORTED_ALGORITHMS
@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     better_auth_jwks_url: str | None = None
     better_auth_issuer: str | None = None
     better_auth_audience: CommaList = ()
+    # Better Auth's own secret: when set, its signed session cookie is a credential too.
+    better_auth_secret: SecretStr | None = None
     allowed_origins: CommaList = ()
 
     auth_algorithms: CommaList = tuple(sorted(SUPPORTED_ALGORITHMS))
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     auth_max_token_bytes: int = Field(default=8 * 1024, ge=1024, le=64 * 1024)
     auth_token_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
     auth_user_cache_ttl_s: int = Field(default=30, ge=0, le=60)
+    # Instant sign-out: a JWT must carry `sid` naming a live session row of its `sub`.
+    auth_require_session: bool = True
+    auth_session_cache_ttl_s: int = Field(default=5, ge=0, le=5)
     jwks_ttl_s: int = Field(default=300, ge=60, le=86_400)
     jwks_cooldown_s: int = Field(default=10, ge=1, le=300)
     jwks_stale_s: int = Field(default=86_400, ge=0, le=7 * 86_400)
@@ -71,6 +76,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("better_auth_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -56,6 +56,11 @@ class AppError(Exception):
         self.headers = headers or {}
 
 
+class Forbidden(AppError):
+    status_code = 403
+    detail = "Forbidden"
+
+
 class NotFound(AppError):
     status_code = 404
     detail = "Not found"

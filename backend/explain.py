@@ -2,9 +2,10 @@
 
 It reads the same settings as the backend (environment, .env), fetches the configured JWKS,
 and walks a token through what the verifier checks: form, header, key, signature, issuer,
-audience, times (with the clock skew allowed), subject, and the user row. The verdict at the
-end comes from the real TokenVerifier, so the explanation can never accept what the backend
-would refuse. The token itself is never printed.
+audience, times (with the clock skew allowed), subject, the session row (`sid`, when
+AUTH_REQUIRE_SESSION is on) and the user row. The verdict at the end comes from the real
+TokenVerifier and the backend's own session and user lookups, so the explanation can never
+accept what the backend would refuse. The token itself is never printed.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import JWKSCache, JWKSUnavailable, TokenError, TokenVerifier
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
+from backend.sessions import SessionDirectory
 from backend.users import UserDirectory
 
 
@@ -175,10 +178,13 @@ async def explain(
 
     engine = create_engine(settings.database_url)
     try:
-        async with create_sessionmaker(engine)() as session:
-            user = await UserDirectory(ttl_s=0, clock=clock).get(session, verified.sub)
+        async with create_sessionmaker(engine)() as db:
+            session_ok = not settings.auth_require_session or await check_session(
+                db, claims.get("sid"), verified.sub, clock, report
+            )
+            user = await UserDirectory(ttl_s=0, clock=clock).get(db, verified.sub)
     except Exception as exc:
-        report.bad(f"could not look up the user: {type(exc).__name__}: {exc}")
+        report.bad(f"could not read the database: {type(exc).__name__}: {exc}")
         return report
     finally:
         await engine.dispose()
@@ -186,8 +192,28 @@ async def explain(
         report.bad(f'no row in "user" with id {verified.sub!r} (deleted? another database?)')
     else:
         report.ok(f"user row found: {user.email}")
-        report.lines.append("ACCEPTED")
+        if session_ok:
+            report.lines.append("ACCEPTED")
     return report
+
+
+async def check_session(
+    db: AsyncSession, sid: object, sub: str, clock: Callable[[], float], report: Report
+) -> bool:
+    """AUTH_REQUIRE_SESSION: the token's `sid` must name a live session row of its `sub`."""
+    if not isinstance(sid, str) or not sid:
+        report.bad(
+            "no sid claim, and AUTH_REQUIRE_SESSION is on: add `sid: session.id` with the jwt "
+            "plugin's definePayload (see frontend/lib/auth.ts) or set AUTH_REQUIRE_SESSION=false"
+        )
+        return False
+    try:
+        await SessionDirectory(ttl_s=0, clock=clock).check_sid(db, sid, sub)
+    except TokenError as exc:
+        report.bad(f"session {sid!r}: {exc.detail}")
+        return False
+    report.ok(f"session row {sid!r} is live")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,21 @@
-"""Who is calling: a verified bearer token, mapped to a row of Better Auth's "user" table.
+"""Who is calling: a verified credential, mapped to a row of Better Auth's "user" table.
 
-Better Auth owns that table; we only read it. A token whose `sub` has no row (a deleted user)
-is refused like any bad token. Rows are cached briefly (AUTH_USER_CACHE_TTL_S, at most 60 s)
-so the hot path does no I/O; a deleted user is refused within that bound.
+The credential is a bearer JWT or, when BETTER_AUTH_SECRET is set and no Authorization header
+was sent, Better Auth's signed session cookie (backend/sessions.py). A bearer token always wins:
+a bad one is refused, never resolved by a cookie. With AUTH_REQUIRE_SESSION (the default) a
+JWT must also name a live session (`sid`), so a sign-out ends it within AUTH_SESSION_CACHE_TTL_S.
+A cookie-authenticated write (POST, PUT, PATCH, DELETE) needs an Origin in ALLOWED_ORIGINS:
+browsers send cookies with cross-site requests, so this is the CSRF check (403 otherwise).
+
+Better Auth owns the tables; we only read them. A `sub` with no row (a deleted user) is refused
+like any bad token. Rows are cached briefly (AUTH_USER_CACHE_TTL_S, at most 60 s) so the hot
+path does no I/O; a deleted user is refused within that bound, or within the session cache's
+(≤ 5 s) when sessions are checked: Better Auth's session rows cascade with the user.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from cachetools import TTLCache
@@ -18,8 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import Reason, TokenError, VerifiedToken, bearer_token
 from backend.auth.jwks import Clock
+from backend.config import Settings
 from backend.db import SessionDep, metadata
-from backend.errors import AUTH_RESPONSES
+from backend.errors import AUTH_RESPONSES, Forbidden
+from backend.sessions import session_cookie, session_directory, signed_session_token
+
+log = logging.getLogger("backend.users")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Better Auth's table, as its migration creates it (shared/BETTER_AUTH.md). Read-only here.
 user_table = Table(
@@ -52,6 +67,7 @@ class UserDirectory:
     """Looks users up by id, remembering found rows for a short while."""
 
     def __init__(self, ttl_s: float, clock: Clock, maxsize: int = 10_000) -> None:
+        self.clock = clock
         self._cache: TTLCache[str, User] | None = (
             TTLCache(maxsize=maxsize, ttl=ttl_s, timer=clock) if ttl_s > 0 else None
         )
@@ -90,15 +106,54 @@ async def get_verified_token(request: Request) -> VerifiedToken:
     return verified
 
 
-VerifiedTokenDep = Annotated[VerifiedToken, Depends(get_verified_token)]
-
-
-async def get_current_user(request: Request, token: VerifiedTokenDep, session: SessionDep) -> User:
+async def get_current_user(request: Request, db: SessionDep) -> User:
+    settings: Settings = request.app.state.settings
+    user_id = await _cookie_user_id(request, db, settings) or await _token_user_id(
+        request, db, settings
+    )
     directory: UserDirectory = request.app.state.users
-    user = await directory.get(session, token.sub)
+    user = await directory.get(db, user_id)
     if user is None:
         raise TokenError(Reason.UNKNOWN_USER, "no user row for sub")
     return user
+
+
+async def _cookie_user_id(request: Request, db: AsyncSession, settings: Settings) -> str | None:
+    """The user of Better Auth's session cookie; None when that is not the credential (no
+    BETTER_AUTH_SECRET, an Authorization header sent, no such cookie)."""
+    secret = settings.better_auth_secret
+    if secret is None or request.headers.getlist("authorization"):
+        return None
+    cookie = session_cookie(request.cookies)
+    if cookie is None:
+        return None
+    check_origin(request, settings)
+    token = signed_session_token(cookie, secret.get_secret_value().encode())
+    return (await session_directory(request.app).check_token(db, token)).user_id
+
+
+async def _token_user_id(request: Request, db: AsyncSession, settings: Settings) -> str:
+    """The bearer JWT's `sub`, once its session (`sid`) is known live, when that is required."""
+    token = await get_verified_token(request)
+    if settings.auth_require_session:
+        sid = token.claims.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise TokenError(Reason.NO_SESSION, "no sid claim, and AUTH_REQUIRE_SESSION is on")
+        await session_directory(request.app).check_sid(db, sid, token.sub)
+    return token.sub
+
+
+def check_origin(request: Request, settings: Settings) -> None:
+    """CSRF: a write authenticated by cookie must come from one of our own origins."""
+    if request.method in SAFE_METHODS:
+        return
+    origins = request.headers.getlist("origin")
+    if len(origins) != 1 or origins[0] not in settings.origins:
+        log.info(
+            "cookie write refused: origin not allowed",
+            extra={"origin": origins, "path": request.url.path},
+        )
+        raise Forbidden("Cookie-authenticated writes need an Origin from ALLOWED_ORIGINS")
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -59,12 +60,22 @@ def free_port() -> int:
         return port
 
 
+def session_id(user: dict[str, Any]) -> str:
+    """The id of the user's session row: the `sid` its token carries (AUTH_REQUIRE_SESSION)."""
+    return f"session-{user['id']}"
+
+
 def seed(url: str, users: list[dict[str, Any]]) -> None:
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         with conn.cursor() as cursor:
             cursor.executemany(
                 'insert into "user" (id, name, email, "emailVerified") values (%s, %s, %s, false)',
                 [(u["id"], u["name"], u["email"]) for u in users],
+            )
+            cursor.executemany(
+                'insert into "session" (id, token, "userId", "expiresAt", "updatedAt")'
+                " values (%s, %s, %s, now() + interval '1 day', now())",
+                [(session_id(u), secrets.token_urlsafe(24), u["id"]) for u in users],
             )
         conn.execute(
             """
@@ -149,7 +160,7 @@ def main() -> None:
 
     issuer = IssuerStub()  # tokens say iss/aud http://localhost:3000, as Better Auth would
     users = [issuer.user() for _ in range(USERS)]
-    tokens = [issuer.mint(user, lifetime_s=3600) for user in users]
+    tokens = [issuer.mint(user, lifetime_s=3600, sid=session_id(user)) for user in users]
     figures: dict[str, Any] = {}
     with (
         database() as url,

@@ -88,11 +88,14 @@ def jwks_route(issuer: IssuerStub, jwks_mock: respx.Router) -> respx.Route:
 
 @pytest.fixture
 def settings(migrated_database: str) -> Settings:
+    """The app's settings for tests. The issuer stub's tokens carry no `sid`, so session checks
+    are off here; tests/test_sessions.py turns them on (with real session rows)."""
     return Settings(
         _env_file=None,
         database_url=migrated_database,
         better_auth_url=PUBLIC_URL,
         log_format="text",
+        auth_require_session=False,
     )
 
 

@@ -244,7 +244,11 @@ def stack(postgres_server_url: str) -> Iterator[Stack]:
     name = f"test_fuzz_{secrets.token_hex(4)}"
     database_url = create_database(postgres_server_url, name)
     try:
-        with run_issuer(database_url) as issuer_url, tempfile.TemporaryDirectory() as workdir:
+        # `sid` in the tokens, as the frontend adds it: the backend runs with its defaults.
+        with (
+            run_issuer(database_url, sid=True) as issuer_url,
+            tempfile.TemporaryDirectory() as workdir,
+        ):
             migrate_backend(database_url)
             password = "fuzz pass-word 1234"
             a = sign_up(issuer_url, email="a@example.com", password=password, name="A")

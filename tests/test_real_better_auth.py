@@ -23,11 +23,12 @@ ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 def better_auth(
     request: pytest.FixtureRequest, postgres_server_url: str
 ) -> Iterator[tuple[str, str]]:
-    """(base URL, database URL) of a real Better Auth issuing `alg` tokens. One database per
-    algorithm: Better Auth keeps signing with the first key it stored."""
+    """(base URL, database URL) of a real Better Auth issuing `alg` tokens, with `sid` as the
+    frontend adds it (the app checks it by default). One database per algorithm: Better Auth
+    keeps signing with the first key it stored."""
     with (
         temporary_database(postgres_server_url, f"test_ba_{request.param.lower()}") as database_url,
-        run_issuer(database_url, alg=request.param) as base_url,
+        run_issuer(database_url, alg=request.param, sid=True) as base_url,
     ):
         yield base_url, database_url
 

@@ -25,6 +25,8 @@ class Reason(StrEnum):
     BAD_AUDIENCE = "bad_audience"
     BAD_SUBJECT = "bad_subject"
     UNKNOWN_USER = "unknown_user"  # valid token, but no such user row
+    NO_SESSION = "no_session"  # a session is required and the token names none (no `sid`)
+    SESSION_ENDED = "session_ended"  # no live session: signed out, revoked, expired, not yours
 
 
 class TokenError(Exception):

@@ -5,6 +5,7 @@
 //   BETTER_AUTH_URL     base URL, e.g. http://127.0.0.1:3999 (default: http://127.0.0.1:$PORT)
 //   JWT_ALG             EdDSA (default) | ES256 | ES512 | RS256 | PS256
 //   JWT_EXPIRATION      optional jwt.expirationTime, e.g. "15m" (Better Auth's default is 15m)
+//   JWT_SID             "1": add `sid: session.id` to the payload, as the frontend does (default: off)
 import { betterAuth } from "better-auth";
 import { jwt } from "better-auth/plugins";
 import pg from "pg";
@@ -38,7 +39,8 @@ export function readConfig(env = process.env) {
   const baseURL = env.BETTER_AUTH_URL || `http://127.0.0.1:${env.PORT || "3999"}`;
   const alg = env.JWT_ALG || "EdDSA";
   const expiration = env.JWT_EXPIRATION || undefined;
-  return { databaseUrl, secret, baseURL, alg, expiration };
+  const sid = env.JWT_SID === "1";
+  return { databaseUrl, secret, baseURL, alg, expiration, sid };
 }
 
 /** Better Auth's logs go to stderr so stdout carries only what the scripts print on purpose. */
@@ -58,7 +60,11 @@ function stderrLogger() {
 export function createAuthOptions(env = process.env) {
   const config = readConfig(env);
   const jwtOptions = { jwks: { keyPairConfig: keyPairConfigFor(config.alg) } };
-  if (config.expiration) jwtOptions.jwt = { expirationTime: config.expiration };
+  const jwtClaims = {};
+  if (config.expiration) jwtClaims.expirationTime = config.expiration;
+  // frontend/lib/auth.ts: Better Auth's default payload (the user row) plus the session id.
+  if (config.sid) jwtClaims.definePayload = ({ user, session }) => ({ ...user, sid: session.id });
+  if (Object.keys(jwtClaims).length) jwtOptions.jwt = jwtClaims;
   return {
     database: new pg.Pool({ connectionString: config.databaseUrl, max: 5 }),
     secret: config.secret,

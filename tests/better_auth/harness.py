@@ -3,7 +3,9 @@
 `run_issuer` runs Better Auth's own migrations on a PostgreSQL database and serves its routes
 at `{base_url}/api/auth/*` from a Node subprocess (tests/better_auth/issuer.mjs);
 `sign_up` / `sign_in` get a session, `fetch_jwt` trades it for a JWT signed by the jwt plugin,
-and `fetch_jwks` reads the public key set the backend verifies against.
+`sign_out` ends the session (Better Auth deletes its row), and `fetch_jwks` reads the public key
+set the backend verifies against. `run_issuer(..., sid=True)` adds `sid` (the session id) to
+the tokens, as the frontend's `definePayload` does.
 
 Needs `node` (20+) on PATH and `npm ci --prefix tests/better_auth` run from the repository root.
 
@@ -49,6 +51,7 @@ __all__ = [
     "node_database_url",
     "run_issuer",
     "sign_in",
+    "sign_out",
     "sign_up",
 ]
 
@@ -65,7 +68,15 @@ STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 30.0
 
 # Settings the Node side reads from its environment: never inherited from the caller's.
-_SCRUBBED_ENV = ("DATABASE_URL", "PORT", "JWT_ALG", "JWT_EXPIRATION", "AUTH_SECRET", "NODE_ENV")
+_SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "PORT",
+    "JWT_ALG",
+    "JWT_EXPIRATION",
+    "JWT_SID",
+    "AUTH_SECRET",
+    "NODE_ENV",
+)
 
 
 class IssuerError(RuntimeError):
@@ -153,12 +164,14 @@ def run_issuer(
     port: int | None = None,
     secret: str = DEFAULT_SECRET,
     expiration: str | None = None,
+    sid: bool = False,
 ) -> Iterator[str]:
     """Migrate `database_url` and serve Better Auth on 127.0.0.1; yields the base URL.
 
     `alg` is the jwt plugin's key algorithm (EdDSA, ES256, ES512, RS256, PS256); `expiration`
-    its `jwt.expirationTime` ("15m" when None). The base URL is also the tokens' `iss` and
-    `aud`, and the JWKS is at `{base_url}/api/auth/jwks`.
+    its `jwt.expirationTime` ("15m" when None); `sid` adds the session id to every token's
+    payload (`definePayload`, as frontend/lib/auth.ts does). The base URL is also the tokens'
+    `iss` and `aud`, and the JWKS is at `{base_url}/api/auth/jwks`.
     """
     if alg not in SUPPORTED_ALGS:
         raise ValueError(f"alg must be one of {', '.join(SUPPORTED_ALGS)}; got {alg!r}")
@@ -174,6 +187,8 @@ def run_issuer(
     }
     if expiration is not None:
         settings["JWT_EXPIRATION"] = expiration
+    if sid:
+        settings["JWT_SID"] = "1"
     env = _node_env(settings)
 
     migration = subprocess.run(
@@ -299,6 +314,14 @@ def fetch_jwt(base_url: str, user: SignedInUser) -> str:
     if not isinstance(token, str):
         raise IssuerError(f"/api/auth/token answered without a token: {body!r}")
     return token
+
+
+def sign_out(base_url: str, user: SignedInUser) -> None:
+    """POST /api/auth/sign-out with the session cookie: Better Auth deletes the session row."""
+    with _client(base_url) as client:
+        body = _checked(client.post("/api/auth/sign-out", headers={"Cookie": user.cookie_header}))
+    if not isinstance(body, dict) or body.get("success") is not True:
+        raise IssuerError(f"/api/auth/sign-out answered {body!r}")
 
 
 def fetch_jwks(base_url: str) -> dict[str, Any]:
