@@ -1,4 +1,9 @@
-"""The FastAPI application: `uvicorn backend.main:app`, or create_app() in tests."""
+"""The FastAPI application: `uvicorn backend.main:app`, or create_app() in tests.
+
+Shutdown: on SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (for
+at most `--timeout-graceful-shutdown` seconds; the Dockerfile gives 20), then runs the
+lifespan's exit below: the JWKS fetch is cancelled, the HTTP client closed, the pool disposed.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,27 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
-from backend import health, users
-from backend.auth import JWKSCache, TokenVerifier
+from backend import health, metrics, users
+from backend.auth import TokenError
 from backend.auth.jwks import Clock
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
 from backend.logs import configure_logging
+from backend.metrics import MeteredJWKSCache, MeteredVerifier, Metrics
+from backend.middleware import RequestContextMiddleware
 from backend.tasks import router as tasks
+
+
+class App(FastAPI):
+    """FastAPI, with the request context (request id, access log, metrics) OUTSIDE every other
+    middleware, Starlette's own included: so it also sees the 413 the body limit answers by
+    itself and the 500 the server-error middleware sends, and stamps them all."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContextMiddleware(super().build_middleware_stack(), self.state.metrics)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = time.time) -> FastAPI:
@@ -31,7 +48,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         engine = create_engine(settings.database_url)
         # One client for the process; the JWKS cache sets its own timeout and no redirects.
         async with httpx.AsyncClient(headers={"User-Agent": "better-auth-fastapi"}) as http:
-            jwks = JWKSCache(
+            jwks = MeteredJWKSCache(
                 settings.jwks_url,
                 client=http,
                 allowed_algorithms=settings.auth_algorithms,
@@ -44,7 +61,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.jwks = jwks
-            app.state.verifier = TokenVerifier(
+            app.state.verifier = verifier = MeteredVerifier(
                 jwks,
                 issuer=settings.issuer,
                 audiences=settings.audiences,
@@ -56,6 +73,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
                 clock=clock,
             )
             app.state.users = users.UserDirectory(settings.auth_user_cache_ttl_s, clock)
+            app.state.metrics.bind(verifier, jwks)
             # Keys load in the background: the app serves /health even if the JWKS is down.
             warm_up = asyncio.create_task(jwks.warm_up())
             try:
@@ -64,10 +82,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
                 warm_up.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await warm_up
+                app.state.metrics.bind(None, None)
                 await jwks.aclose()
                 await engine.dispose()
 
-    app = FastAPI(
+    app = App(
         title="Tasks API (Better Auth)",
         version="0.1.0",
         summary="A Python backend that verifies Better Auth JWTs.",
@@ -77,17 +96,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
+    if (token_handler := app.exception_handlers.get(TokenError)) is not None:
+        app.add_exception_handler(TokenError, app.state.metrics.count_refusals(token_handler))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(settings.origins),
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Location", "X-Total-Count"],
+        expose_headers=["Location", "X-Total-Count", "X-Request-ID"],
         allow_credentials=False,  # bearer tokens only; cookies never ride cross-origin
         max_age=600,
     )
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(users.router)
     app.include_router(tasks.router)
     return app

@@ -119,6 +119,7 @@ def main() -> int:
                 "--reload",
                 "--reload-dir",
                 "backend",
+                "--no-access-log",  # the backend logs each request itself, without query strings
                 "--host",
                 "127.0.0.1",
                 "--port",
