@@ -76,6 +76,10 @@ def main() -> int:
         raise SystemExit(0)  # unwinds to the `finally` below, which stops everything
 
     def stop() -> None:
+        # Ctrl-C reaches us twice (from the terminal, and forwarded by `uv run`): a second
+        # SystemExit here would abandon the clean-up half way, leaving PostgreSQL running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for process in reversed(processes):
             if process.poll() is None:
                 process.terminate()
