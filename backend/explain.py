@@ -28,6 +28,7 @@ from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
 from backend.sessions import SessionDirectory
 from backend.users import UserDirectory
+from backend.verifier import build_verifier
 
 
 @dataclass
@@ -129,23 +130,7 @@ async def explain(
 
     report.lines.append(f"keys: {settings.jwks_url}")
     async with httpx.AsyncClient() as http:
-        jwks = JWKSCache(
-            settings.jwks_url,
-            client=http,
-            allowed_algorithms=settings.auth_algorithms,
-            timeout_s=settings.jwks_timeout_s,
-            clock=clock,
-        )
-        verifier = TokenVerifier(
-            jwks,
-            issuer=settings.issuer,
-            audiences=settings.audiences,
-            algorithms=settings.auth_algorithms,
-            leeway_s=settings.auth_leeway_s,
-            max_lifetime_s=settings.auth_max_token_lifetime_s,
-            max_token_bytes=settings.auth_max_token_bytes,
-            clock=clock,
-        )
+        jwks, verifier = build_verifier(settings, http, clock, JWKSCache, TokenVerifier)
         try:
             await jwks.refresh()
             report.ok(f"fetched {len(jwks.keys)} key(s): {', '.join(jwks.keys)}")

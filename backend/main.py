@@ -27,6 +27,7 @@ from backend.logs import configure_logging
 from backend.metrics import MeteredJWKSCache, MeteredVerifier, Metrics
 from backend.middleware import RequestContextMiddleware
 from backend.tasks import router as tasks
+from backend.verifier import build_verifier
 
 
 class App(FastAPI):
@@ -48,30 +49,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         engine = create_engine(settings.database_url)
         # One client for the process; the JWKS cache sets its own timeout and no redirects.
         async with httpx.AsyncClient(headers={"User-Agent": "better-auth-fastapi"}) as http:
-            jwks = MeteredJWKSCache(
-                settings.jwks_url,
-                client=http,
-                allowed_algorithms=settings.auth_algorithms,
-                ttl_s=settings.jwks_ttl_s,
-                cooldown_s=settings.jwks_cooldown_s,
-                stale_s=settings.jwks_stale_s,
-                timeout_s=settings.jwks_timeout_s,
-                clock=clock,
+            jwks, verifier = build_verifier(
+                settings, http, clock, MeteredJWKSCache, MeteredVerifier
             )
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.jwks = jwks
-            app.state.verifier = verifier = MeteredVerifier(
-                jwks,
-                issuer=settings.issuer,
-                audiences=settings.audiences,
-                algorithms=settings.auth_algorithms,
-                leeway_s=settings.auth_leeway_s,
-                max_lifetime_s=settings.auth_max_token_lifetime_s,
-                max_token_bytes=settings.auth_max_token_bytes,
-                cache_size=settings.auth_token_cache_size,
-                clock=clock,
-            )
+            app.state.verifier = verifier
             app.state.users = users.UserDirectory(settings.auth_user_cache_ttl_s, clock)
             app.state.metrics.bind(verifier, jwks)
             # Keys load in the background: the app serves /health even if the JWKS is down.
