@@ -21,7 +21,7 @@ from backend import health, metrics, users
 from backend.auth import TokenError
 from backend.auth.jwks import Clock
 from backend.config import Settings
-from backend.db import create_engine, create_sessionmaker
+from backend.db import autocommit, create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
 from backend.logs import configure_logging
 from backend.metrics import MeteredJWKSCache, MeteredVerifier, Metrics
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
             )
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.read_sessionmaker = create_sessionmaker(autocommit(engine))
             app.state.jwks = jwks
             app.state.verifier = verifier
             app.state.users = users.UserDirectory(settings.auth_user_cache_ttl_s, clock)

@@ -28,13 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth import Reason, TokenError, VerifiedToken, bearer_token
 from backend.auth.jwks import Clock
 from backend.config import Settings
-from backend.db import SessionDep, metadata
+from backend.db import SAFE_METHODS, SessionDep, metadata
 from backend.errors import AUTH_RESPONSES, Forbidden
 from backend.sessions import session_cookie, session_directory, signed_session_token
 
 log = logging.getLogger("backend.users")
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Better Auth's table, as its migration creates it (shared/BETTER_AUTH.md). Read-only here.
 user_table = Table(

@@ -1,8 +1,10 @@
-"""Engine options for each DATABASE_URL form (direct, Neon direct, Neon pooled), and the
-connect retry that turns a restarting server into a short wait, not an error."""
+"""Engine options for each DATABASE_URL form (direct, Neon direct, Neon pooled), the
+connect retry that turns a restarting server into a short wait, not an error, the dead
+connections the pool discards without a round trip, and autocommit for reads."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,7 +13,14 @@ import pytest
 from sqlalchemy import text
 
 from backend.config import sqlalchemy_url
-from backend.db import CONNECT_ATTEMPTS, connect_params, connector, create_engine
+from backend.db import (
+    CONNECT_ATTEMPTS,
+    autocommit,
+    connect_params,
+    connection_is_dead,
+    connector,
+    create_engine,
+)
 
 NEON_DIRECT = (
     "postgresql://alex:AbC123dEf@ep-cool-darkness-123456.us-east-2.aws.neon.tech/dbname"
@@ -75,5 +84,70 @@ class TestConnector:
         try:
             async with engine.connect() as connection:
                 assert (await connection.execute(text("select 41 + 1"))).scalar() == 42
+        finally:
+            await engine.dispose()
+
+
+async def terminate(database_url: str, pid: int) -> None:
+    """What a server restart or a Neon compute suspend does to one connection."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+        await admin.execute("select pg_terminate_backend(%s)", (pid,))
+
+
+class TestDeadConnections:
+    async def test_a_live_idle_connection_is_not_dead(self, migrated_database: str) -> None:
+        async with await psycopg.AsyncConnection.connect(migrated_database) as connection:
+            await connection.execute("select 1")
+            await connection.rollback()
+            assert not connection_is_dead(connection)
+
+    async def test_a_terminated_connection_is_dead(self, migrated_database: str) -> None:
+        async with await psycopg.AsyncConnection.connect(migrated_database) as connection:
+            await terminate(migrated_database, connection.info.backend_pid)
+            for _ in range(100):  # the termination notice crosses the socket asynchronously
+                if connection_is_dead(connection):
+                    break
+                await asyncio.sleep(0.01)
+            assert connection_is_dead(connection)
+
+    async def test_a_closed_connection_is_dead(self, migrated_database: str) -> None:
+        connection = await psycopg.AsyncConnection.connect(migrated_database)
+        await connection.close()
+        assert connection_is_dead(connection)
+
+    async def test_the_pool_replaces_a_dead_connection_instead_of_failing(
+        self, migrated_database: str
+    ) -> None:
+        engine = create_engine(sqlalchemy_url(migrated_database))
+        pid = "select pg_backend_pid()"
+        try:
+            async with engine.connect() as connection:
+                first = (await connection.execute(text(pid))).scalar_one()
+            await terminate(migrated_database, first)
+            await asyncio.sleep(
+                0.2
+            )  # let the notice arrive, as it would long before the next request
+            async with engine.connect() as connection:
+                second = (await connection.execute(text(pid))).scalar_one()
+            assert second != first
+        finally:
+            await engine.dispose()
+
+
+class TestAutocommitReads:
+    async def test_reads_leave_no_transaction_open(self, migrated_database: str) -> None:
+        """No BEGIN was sent: the connection is idle, not "in transaction", after a query."""
+        engine = create_engine(sqlalchemy_url(migrated_database))
+        try:
+            async with autocommit(engine).connect() as connection:
+                await connection.execute(text("select 1"))
+                raw = await connection.get_raw_connection()
+                driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+                assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            async with engine.connect() as connection:  # the shared pool is left transactional
+                await connection.execute(text("select 1"))
+                raw = await connection.get_raw_connection()
+                driver = raw.driver_connection  # type: ignore[assignment]
+                assert driver.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         finally:
             await engine.dispose()
