@@ -7,6 +7,7 @@ as a confusing 401 or 500.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -16,6 +17,20 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from backend.auth import SUPPORTED_ALGORITHMS
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+# `make dev` writes its embedded cluster's URL here while the cluster runs (devtools/dev.py).
+DEV_DATABASE_URL_FILE = Path(__file__).resolve().parent.parent / ".data" / "database-url"
+# Without it: the conventional local server (127.0.0.1, port 5432, superuser postgres).
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def default_database_url() -> str:
+    """DATABASE_URL when it is unset: the cluster of a running `make dev`, else the local
+    server. Read when Settings are built, so start the backend after `make dev`."""
+    try:
+        return DEV_DATABASE_URL_FILE.read_text().strip() or LOCAL_DATABASE_URL
+    except OSError:  # no `make dev` running (or never run) in this checkout
+        return LOCAL_DATABASE_URL
 
 
 def origin_of(url: str) -> str:
@@ -41,7 +56,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str = Field(
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        default_factory=default_database_url,
         description="PostgreSQL holding Better Auth's tables and ours",
     )
     better_auth_url: str = "http://localhost:3000"

@@ -2,8 +2,10 @@
 Next.js frontend (Better Auth inside, `next dev`) and the backend (uvicorn --reload).
 
 State lives in .data/: the PostgreSQL cluster and BETTER_AUTH_SECRET (it must stay the same
-for a database: it encrypts Better Auth's signing keys). A second run reuses both. Ctrl-C
-stops everything this started, and nothing else.
+for a database: it encrypts Better Auth's signing keys). A second run reuses both. While the
+cluster runs, its URL is in .data/database-url: the backend's default DATABASE_URL, so a
+backend, `alembic` or `python -m backend.explain` started by hand finds it. Ctrl-C stops
+everything this started, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import FrameType
 
 import httpx
 
+from backend.config import DEV_DATABASE_URL_FILE
 from devtools.migrate import migrate
 from devtools.pgcluster import LocalCluster, libpq_url
 
@@ -62,7 +65,8 @@ def main() -> int:
         cluster = LocalCluster(DATA / "postgres")
         cluster.start()
         database_url = cluster.url
-        print(f"PostgreSQL (embedded, data in .data/postgres): {database_url}")
+        DEV_DATABASE_URL_FILE.write_text(database_url + "\n")
+        print(f"PostgreSQL (embedded, data in .data/postgres, {cluster.bindir}): {database_url}")
 
     env = {
         **os.environ,
@@ -90,6 +94,7 @@ def main() -> int:
                 process.kill()
         if cluster is not None:
             cluster.stop()
+            DEV_DATABASE_URL_FILE.unlink(missing_ok=True)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

