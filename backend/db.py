@@ -97,11 +97,13 @@ def connection_is_dead(connection: psycopg.AsyncConnection[Any]) -> bool:
     """
     if connection.closed:
         return True
+    # poll, not select: a busy server holds more than select's 1,024 descriptors.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    except (OSError, ValueError, psycopg.OperationalError):
+        poller.register(connection.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))  # readable, hung up or in error: all mean dead here
+    except (OSError, psycopg.OperationalError):
         return True
-    return bool(readable)
 
 
 def discard_dead_connections(engine: AsyncEngine) -> None:

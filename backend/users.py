@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth import Reason, TokenError, VerifiedToken, bearer_token
 from backend.auth.jwks import Clock
 from backend.config import Settings
-from backend.db import SAFE_METHODS, SessionDep, metadata
+from backend.db import SAFE_METHODS, metadata
 from backend.errors import AUTH_RESPONSES, Forbidden
 from backend.sessions import session_cookie, session_directory, signed_session_token
 
@@ -104,13 +104,17 @@ async def get_verified_token(request: Request) -> VerifiedToken:
     return verified
 
 
-async def get_current_user(request: Request, db: SessionDep) -> User:
+async def get_current_user(request: Request) -> User:
     settings: Settings = request.app.state.settings
-    user_id = await _cookie_user_id(request, db, settings) or await _token_user_id(
-        request, db, settings
-    )
     directory: UserDirectory = request.app.state.users
-    user = await directory.get(db, user_id)
+    # Its own short autocommit session, not the request's: the lookups (on a cache miss only;
+    # the session connects lazily) never sit inside a write transaction, and the connection
+    # goes back to the pool before the route takes one.
+    async with request.app.state.read_sessionmaker() as db:
+        user_id = await _cookie_user_id(request, db, settings) or await _token_user_id(
+            request, db, settings
+        )
+        user = await directory.get(db, user_id)
     if user is None:
         raise TokenError(Reason.UNKNOWN_USER, "no user row for sub")
     return user
