@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     jwks_stale_s: int = Field(default=86_400, ge=0, le=7 * 86_400)
     jwks_timeout_s: float = Field(default=5.0, gt=0, le=30)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # Requests run at once per worker; the rest queue (backend/admission.py says why).
+    max_concurrent_requests: int = Field(default=32, ge=1, le=10_000)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"

@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from backend import health, metrics, users
+from backend.admission import AdmissionMiddleware
 from backend.auth import TokenError
 from backend.auth.jwks import Clock
 from backend.config import Settings
@@ -33,10 +34,15 @@ from backend.verifier import build_verifier
 class App(FastAPI):
     """FastAPI, with the request context (request id, access log, metrics) OUTSIDE every other
     middleware, Starlette's own included: so it also sees the 413 the body limit answers by
-    itself and the 500 the server-error middleware sends, and stamps them all."""
+    itself and the 500 the server-error middleware sends, and stamps them all. Admission sits
+    right inside it, so a request's logged duration includes its wait for a slot."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContextMiddleware(super().build_middleware_stack(), self.state.metrics)
+        settings: Settings = self.state.settings
+        admitted = AdmissionMiddleware(
+            super().build_middleware_stack(), settings.max_concurrent_requests
+        )
+        return RequestContextMiddleware(admitted, self.state.metrics)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = time.time) -> FastAPI:
