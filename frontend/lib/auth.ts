@@ -29,7 +29,14 @@ export const MAX_PASSWORD_LENGTH = 128;
 const globalForPool = globalThis as typeof globalThis & { __betterAuthPool?: Pool };
 const pool =
   globalForPool.__betterAuthPool ??
-  new Pool({ connectionString: databaseUrl(), max: 10, idleTimeoutMillis: 30_000 });
+  new Pool({
+    connectionString: databaseUrl(),
+    max: 10,
+    idleTimeoutMillis: 30_000,
+    // `channel_binding=require` in the URL (Neon's) is not read by pg: ask for SCRAM-SHA-256-PLUS
+    // here. Used whenever the server offers it (only over TLS); plain SCRAM otherwise.
+    enableChannelBinding: true,
+  });
 globalForPool.__betterAuthPool = pool;
 
 const rateLimit = rateLimitEnabled();
