@@ -61,9 +61,11 @@ test: lint typecheck browser
 gen: install
 	$(UV) run python -m devtools.gen
 
+# About 4 minutes: bench.http needs wrk (apt-get install wrk) and builds the frontend once (~30 s).
 bench: install
 	$(UV) run python -m bench.verify
 	$(UV) run python -m bench.tasks_list
+	$(UV) run python -m bench.http
 
 dev: install
 	$(UV) run python -m devtools.dev

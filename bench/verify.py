@@ -109,8 +109,8 @@ async def measure(alg: str, calls: int, repeats: int) -> dict[str, float]:
 
         figures["repeated_us"] = min([await repeated() for _ in range(repeats)])
 
-    with serve_jwks(issuer.jwks()) as url:
-        client_ = jwt.PyJWKClient(url)
+    with serve_jwks(issuer.jwks()) as jwks_server:
+        client_ = jwt.PyJWKClient(jwks_server.url)
         client_.get_signing_key_from_jwt(token)
 
         def pyjwt_run(batch: list[str]) -> Callable[[], None]:
