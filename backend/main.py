@@ -19,13 +19,13 @@ from starlette.types import ASGIApp
 
 from backend import health, metrics, users
 from backend.admission import AdmissionMiddleware
-from backend.auth import TokenError
+from backend.auth import JWKSCache, TokenError
 from backend.auth.jwks import Clock
 from backend.config import Settings
 from backend.db import autocommit, create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
 from backend.logs import configure_logging
-from backend.metrics import MeteredJWKSCache, MeteredVerifier, Metrics
+from backend.metrics import MeteredVerifier, Metrics
 from backend.middleware import RequestContextMiddleware
 from backend.tasks import router as tasks
 from backend.verifier import build_verifier
@@ -55,9 +55,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
         engine = create_engine(settings.database_url)
         # One client for the process; the JWKS cache sets its own timeout and no redirects.
         async with httpx.AsyncClient(headers={"User-Agent": "better-auth-fastapi"}) as http:
-            jwks, verifier = build_verifier(
-                settings, http, clock, MeteredJWKSCache, MeteredVerifier
-            )
+            jwks, verifier = build_verifier(settings, http, clock, JWKSCache, MeteredVerifier)
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.read_sessionmaker = create_sessionmaker(autocommit(engine))

@@ -23,7 +23,6 @@ do not expose it publicly (README, "Operations").
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from bisect import bisect_left
 from collections import defaultdict
@@ -44,44 +43,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from starlette.types import ExceptionHandler
 
-from backend.auth import JWKSCache, JWKSFetchError, JWKSUnavailable, TokenError, TokenVerifier
+from backend.auth import JWKSCache, JWKSUnavailable, TokenError, TokenVerifier
 from backend.auth.verify import VerifiedToken
 
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-JWKS_RESULTS = ("ok", "timeout", "http_error", "network_error", "invalid", "cancelled")
-
-
-class MeteredJWKSCache(JWKSCache):
-    """The JWKS cache, counting each fetch by result. A fetch happens at most once per cooldown
-    window or TTL, so this costs nothing per request."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fetch_results: dict[str, int] = dict.fromkeys(JWKS_RESULTS, 0)
-
-    async def _fetch(self) -> None:
-        try:
-            await super()._fetch()
-        except JWKSFetchError as exc:
-            self.fetch_results[_fetch_failure(str(exc))] += 1
-            raise
-        except asyncio.CancelledError:
-            self.fetch_results["cancelled"] += 1
-            raise
-        self.fetch_results["ok"] += 1
-
-
-def _fetch_failure(detail: str) -> str:
-    """A bounded label for a failed fetch (the detail itself goes to the log, not here)."""
-    if detail == "timed out":
-        return "timeout"
-    if detail.startswith("HTTP "):
-        return "http_error"
-    if detail.endswith(("Error", "Timeout")) and detail.isidentifier():  # an httpx exception
-        return "network_error"
-    return "invalid"  # not JSON, no usable key, over a size cap, unrequested encoding...
 
 
 class MeteredVerifier(TokenVerifier):
@@ -157,7 +124,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.verifier: MeteredVerifier | None = None
-        self.jwks: MeteredJWKSCache | None = None
+        self.jwks: JWKSCache | None = None
         self.requests: dict[tuple[str, str, int], int] = {}
         self.refusals: dict[str, int] = {}
         # (method, route) -> per-bucket counts (the last one is +Inf), then the sum of seconds
@@ -168,7 +135,7 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
 
-    def bind(self, verifier: MeteredVerifier | None, jwks: MeteredJWKSCache | None) -> None:
+    def bind(self, verifier: MeteredVerifier | None, jwks: JWKSCache | None) -> None:
         """What the auth collector reads (set while the app runs, None after)."""
         self.verifier, self.jwks = verifier, jwks
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -15,11 +16,11 @@ import respx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from backend.auth import JWKSCache, JWKSFetchError
 from backend.auth.testing import IssuerStub
 from backend.config import Settings
 from backend.logs import JSONFormatter, RequestIdFilter, configure_logging, request_id_var
 from backend.main import create_app
-from backend.metrics import _fetch_failure
 from tests.conftest import FrozenClock, bearer, settle, started
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -287,19 +288,45 @@ class TestMetrics:
         assert value(samples, "auth_jwks_keys") == 0
 
     @pytest.mark.parametrize(
-        ("detail", "result"),
+        ("answer", "result"),
         [
-            ("timed out", "timeout"),
-            ("HTTP 503", "http_error"),
-            ("ConnectError", "network_error"),
-            ("ReadTimeout", "network_error"),
-            ("not JSON: Expecting value", "invalid"),
-            ("no usable key in the key set", "invalid"),
-            ("70000 bytes, more than the cap of 65536", "invalid"),
+            (httpx.Response(503), "http_error"),
+            (httpx.ConnectError("refused"), "network_error"),
+            (httpx.ReadTimeout("slow"), "network_error"),
+            (httpx.Response(200, text="<html>"), "invalid"),
+            (httpx.Response(200, json={"keys": []}), "invalid"),
+            (httpx.Response(200, content=b"x" * 70_000), "invalid"),
         ],
     )
-    def test_fetch_failures_map_to_few_labels(self, detail: str, result: str) -> None:
-        assert _fetch_failure(detail) == result
+    async def test_each_failed_fetch_is_counted_under_one_of_few_results(
+        self, answer: httpx.Response | Exception, result: str, jwks_mock: respx.Router
+    ) -> None:
+        url = "https://issuer.test/api/auth/jwks"
+        route = jwks_mock.get(url)
+        route.side_effect = answer if isinstance(answer, Exception) else None
+        if isinstance(answer, httpx.Response):
+            route.return_value = answer
+        async with httpx.AsyncClient() as http:
+            cache = JWKSCache(url, client=http)
+            with pytest.raises(JWKSFetchError):
+                await cache.refresh()
+        assert cache.fetch_results == {**dict.fromkeys(cache.fetch_results, 0), result: 1}
+
+    async def test_a_fetch_past_the_timeout_is_counted_as_timeout(
+        self, jwks_mock: respx.Router
+    ) -> None:
+        url = "https://issuer.test/api/auth/jwks"
+
+        async def hang(request: httpx.Request) -> httpx.Response:
+            await asyncio.sleep(10)
+            return httpx.Response(503)
+
+        jwks_mock.get(url).mock(side_effect=hang)
+        async with httpx.AsyncClient() as http:
+            cache = JWKSCache(url, client=http, timeout_s=0.05)
+            with pytest.raises(JWKSFetchError):
+                await cache.refresh()
+        assert cache.fetch_results["timeout"] == 1
 
     async def test_cardinality_is_bounded(self, client: httpx.AsyncClient) -> None:
         for i in range(40):

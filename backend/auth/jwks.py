@@ -58,8 +58,17 @@ _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.
 Clock = Callable[[], float]
 
 
+# How a fetch ended: the keys of JWKSCache.fetch_results (a closed list, fit for metric labels).
+FETCH_RESULTS = ("ok", "timeout", "http_error", "network_error", "invalid", "cancelled")
+
+
 class JWKSFetchError(Exception):
-    """The key set could not be fetched or was unusable; the keys on hand stay."""
+    """The key set could not be fetched or was unusable; the keys on hand stay. `result` says
+    which kind of failure (one of FETCH_RESULTS); the message says exactly what happened."""
+
+    def __init__(self, detail: str, result: str = "invalid") -> None:
+        super().__init__(detail)
+        self.result = result
 
 
 class InvalidJWK(ValueError):
@@ -76,13 +85,15 @@ _HASHES: Mapping[str, type[hashes.HashAlgorithm]] = {
 
 @dataclass(frozen=True, slots=True, eq=False)
 class VerificationKey:
-    """A public key bound to its one algorithm. Compared by identity: a refetch that drops a
-    kid, or publishes different material under it, yields new objects."""
+    """A public key bound to its one algorithm. Compared by identity: a refetch keeps the
+    object of a kid published unchanged (so tokens verified with it stay cached), and one
+    that drops a kid, or publishes different material under it, yields new objects."""
 
     kid: str
     alg: str
     public_key: Any
     verify: Verify  # (signing input, signature) -> valid?
+    material: tuple[Any, ...] = ()  # what makes the key this key: alg and public JWK members
 
 
 def bind_verifier(alg: str, public_key: Any) -> Verify:
@@ -166,8 +177,13 @@ def parse_jwk(jwk: object, allowed_algorithms: Collection[str]) -> VerificationK
         raise InvalidJWK(f"kid {kid!r}: not a public key")
     if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
         raise InvalidJWK(f"kid {kid!r}: RSA key of {public_key.key_size} bits is too small")
+    material = (alg, *(jwk.get(name) for name in ("kty", "crv", "x", "y", "n", "e")))
     return VerificationKey(
-        kid=kid, alg=alg, public_key=public_key, verify=bind_verifier(alg, public_key)
+        kid=kid,
+        alg=alg,
+        public_key=public_key,
+        verify=bind_verifier(alg, public_key),
+        material=material,
     )
 
 
@@ -241,7 +257,8 @@ class JWKSCache:
         self._last_failed = False
         self._unknown_kids: dict[str, float] = {}
         self._inflight: asyncio.Task[None] | None = None
-        self.fetch_count = 0
+        self.fetch_count = 0  # fetches started
+        self.fetch_results: dict[str, int] = dict.fromkeys(FETCH_RESULTS, 0)  # fetches ended
         self.last_error: str | None = None
 
     # -- state, for /ready and the verifier's hot path ------------------------------------
@@ -360,14 +377,20 @@ class JWKSCache:
             if not keys:
                 raise JWKSFetchError("no usable key in the key set")
         except JWKSFetchError as exc:
-            self._fetch_failed(str(exc))
+            self._fetch_failed(exc)
             raise
-        except (httpx.HTTPError, TimeoutError) as exc:
-            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
-            self._fetch_failed(detail)
-            raise JWKSFetchError(detail) from None
+        except TimeoutError:
+            self._fetch_failed(error := JWKSFetchError("timed out", "timeout"))
+            raise error from None
+        except httpx.HTTPError as exc:
+            self._fetch_failed(error := JWKSFetchError(type(exc).__name__, "network_error"))
+            raise error from None
+        except asyncio.CancelledError:  # the app shutting down mid-fetch
+            self.fetch_results["cancelled"] += 1
+            raise
+        self.fetch_results["ok"] += 1
         ttl = cache_ttl(headers, self._ttl_s)
-        self._keys = keys
+        self._keys = {kid: self._unchanged(key) for kid, key in keys.items()}
         self._loaded = True
         self._fresh_until = started + ttl
         self._refresh_at = started + ttl * 0.8
@@ -376,6 +399,11 @@ class JWKSCache:
         self.last_error = None
         self._unknown_kids.clear()
         log.info("jwks fetched", extra={"kids": sorted(keys), "ttl_s": ttl})
+
+    def _unchanged(self, key: VerificationKey) -> VerificationKey:
+        """The key on hand when the refetch publishes the same material under its kid."""
+        held = self._keys.get(key.kid)
+        return held if held is not None and held.material == key.material else key
 
     async def _download(self) -> tuple[bytes, httpx.Headers]:
         async with self._client.stream(
@@ -387,7 +415,7 @@ class JWKSCache:
             timeout=self._timeout_s,
         ) as response:
             if response.status_code != 200:
-                raise JWKSFetchError(f"HTTP {response.status_code}")
+                raise JWKSFetchError(f"HTTP {response.status_code}", "http_error")
             encoding = response.headers.get("content-encoding", "identity").strip().lower()
             if encoding != "identity":  # we asked for none; a compressed body could be a bomb
                 raise JWKSFetchError(f"unrequested Content-Encoding {encoding!r}")
@@ -401,10 +429,11 @@ class JWKSCache:
                     raise JWKSFetchError(f"more than the cap of {self._max_bytes} bytes")
             return bytes(body), response.headers
 
-    def _fetch_failed(self, detail: str) -> None:
+    def _fetch_failed(self, error: JWKSFetchError) -> None:
         self._last_failed = True
-        self.last_error = detail
-        log.warning("jwks fetch failed: %s", detail, extra={"url": self.url})
+        self.last_error = str(error)
+        self.fetch_results[error.result] += 1
+        log.warning("jwks fetch failed: %s", error, extra={"url": self.url})
 
     # -- lifecycle ------------------------------------------------------------------------
     async def warm_up(self, max_backoff_s: float = 60.0) -> None:

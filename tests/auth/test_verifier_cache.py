@@ -184,6 +184,26 @@ class TestKeyLeavesTheJwks:
         assert jwks_route.call_count == 2
         assert await is_cache_hit(verifier, token)
 
+    async def test_tokens_stay_cached_across_a_refresh_that_keeps_the_key(
+        self,
+        issuer: IssuerStub,
+        jwks_route: respx.Route,
+        make_cache: CacheFactory,
+        make_verifier: VerifierFactory,
+        clock: FrozenClock,
+    ) -> None:
+        """A routine refresh (every TTL) publishing the same key does not make every cached
+        token pay a full check again: the key object is kept, so the cache still answers."""
+        verifier = make_verifier(make_cache())
+        tokens = [issuer.mint(lifetime_s=3600) for _ in range(3)]
+        for token in tokens:
+            await verifier.verify(token)
+        clock.advance(TTL_S + 1)
+        await verifier.verify(issuer.mint(lifetime_s=3600))  # waits for the refetch
+        assert jwks_route.call_count == 2
+        for token in tokens:
+            assert await is_cache_hit(verifier, token)
+
 
 class TestBoundedSize:
     """The cache holds at most AUTH_TOKEN_CACHE_SIZE tokens (expired ones are dropped first,
