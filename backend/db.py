@@ -11,11 +11,11 @@ import asyncio
 import select
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import psycopg
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, event
+from sqlalchemy import Executable, MetaData, Result, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -152,3 +152,28 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": commit before the response is sent, so a 2xx means the write is durable.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class Reader(Protocol):
+    """What a lookup needs of a session: running a query."""
+
+    async def execute(self, statement: Executable) -> Result[Any]: ...
+
+
+class OnDemandSession:
+    """A read session opened on first use, closed by `aclose`. The auth lookups are nearly
+    always answered from their caches; creating (and closing) an AsyncSession for each request
+    anyway cost more than the rest of the authentication."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+
+    async def execute(self, statement: Executable) -> Result[Any]:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return await self._session.execute(statement)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -24,9 +24,11 @@ from backend.auth.jwks import Clock
 from backend.config import Settings
 from backend.db import autocommit, create_engine, create_sessionmaker
 from backend.errors import install_error_handlers
+from backend.freshness import keep_fresh
 from backend.logs import configure_logging
 from backend.metrics import MeteredVerifier, Metrics
 from backend.middleware import RequestContextMiddleware
+from backend.sessions import SessionDirectory
 from backend.tasks import router as tasks
 from backend.verifier import build_verifier
 
@@ -62,15 +64,32 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
             app.state.jwks = jwks
             app.state.verifier = verifier
             app.state.users = users.UserDirectory(settings.auth_user_cache_ttl_s, clock)
+            app.state.sessions = SessionDirectory(settings.auth_session_cache_ttl_s, clock)
             app.state.metrics.bind(verifier, jwks)
             # Keys load in the background: the app serves /health even if the JWKS is down.
             warm_up = asyncio.create_task(jwks.warm_up())
+            # Sessions and users in use are re-read in bulk twice per session TTL, so requests
+            # find them fresh (backend/freshness.py); with caching off there is nothing to keep.
+            ttls = [settings.auth_session_cache_ttl_s, settings.auth_user_cache_ttl_s]
+            refresher = app.state.refresher = (
+                asyncio.create_task(
+                    keep_fresh(
+                        app.state.read_sessionmaker,
+                        [app.state.sessions, app.state.users],
+                        every_s=min(t for t in ttls if t > 0) / 2,
+                    )
+                )
+                if any(t > 0 for t in ttls)
+                else None
+            )
             try:
                 yield
             finally:
-                warm_up.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await warm_up
+                for task in (warm_up, refresher):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 app.state.metrics.bind(None, None)
                 await jwks.aclose()
                 await engine.dispose()

@@ -21,17 +21,15 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote
 
-from cachetools import TTLCache
 from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, Table, Text, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import Reason, TokenError
 from backend.auth.jwks import Clock
-from backend.db import metadata
+from backend.db import Reader, metadata
+from backend.freshness import UNKNOWN, FreshCache
 
 # The columns of Better Auth's "session" table that we read (shared/BETTER_AUTH.md has the DDL).
 session_table = Table(
@@ -50,9 +48,6 @@ SIGNATURE_CHARS = 44  # standard base64 of 32 bytes, padded
 MAX_COOKIE_CHARS = 512  # Better Auth's tokens are 32 characters; never hash a huge value
 
 
-_UNKNOWN: Any = object()  # "not in the cache", as opposed to a cached "no such row" (None)
-
-
 @dataclass(frozen=True, slots=True)
 class SessionRow:
     id: str
@@ -62,61 +57,64 @@ class SessionRow:
 
 class SessionDirectory:
     """Looks sessions up by id (a JWT's `sid`) or by token (the cookie), remembering each
-    answer, a missing row included, for `ttl_s` seconds (0: always ask the database)."""
+    answer, a missing row included, for at most `ttl_s` seconds (0: always ask the database);
+    `refresh` keeps the answers in use fresh in bulk (backend/freshness.py)."""
 
     def __init__(self, ttl_s: float, clock: Clock, maxsize: int = 10_000) -> None:
         self.clock = clock
-        self._cache: TTLCache[tuple[str, str], SessionRow | None] | None = (
-            TTLCache(maxsize=maxsize, ttl=ttl_s, timer=clock) if ttl_s > 0 else None
-        )
+        self._caches: dict[str, FreshCache[str, SessionRow]] = {
+            column: FreshCache(ttl_s, clock, keep_missing=True, maxsize=maxsize)
+            for column in ("id", "token")
+        }
 
-    async def check_sid(self, db: AsyncSession, sid: str, sub: str) -> SessionRow:
+    async def check_sid(self, db: Reader, sid: str, sub: str) -> SessionRow:
         """The live session `sid` names, which must be `sub`'s; else TokenError."""
         row = await self._live(db, "id", sid)
         if row.user_id != sub:
             raise TokenError(Reason.SESSION_ENDED, "the sid names another user's session")
         return row
 
-    async def check_token(self, db: AsyncSession, token: str) -> SessionRow:
+    async def check_token(self, db: Reader, token: str) -> SessionRow:
         """The live session of a session token (from a verified cookie); else TokenError."""
         return await self._live(db, "token", token)
 
-    async def _live(self, db: AsyncSession, column: str, value: str) -> SessionRow:
-        key = (column, value)
-        cached = self._cache.get(key, _UNKNOWN) if self._cache is not None else _UNKNOWN
-        if cached is _UNKNOWN:
-            row = await self._read(db, column, value)
-            if self._cache is not None:
-                self._cache[key] = row
-        else:
-            row = cached
+    async def _live(self, db: Reader, column: str, value: str) -> SessionRow:
+        cache = self._caches[column]
+        row = cache.get(value)
+        if row is UNKNOWN:
+            row = (await self._read(db, column, [value])).get(value)
+            cache.put(value, row)
         if row is None:
             raise TokenError(Reason.SESSION_ENDED, "no such session (signed out or revoked)")
         if row.expires_at <= self.clock():
             raise TokenError(Reason.SESSION_ENDED, "the session has expired")
         return row
 
-    async def _read(self, db: AsyncSession, column: str, value: str) -> SessionRow | None:
-        found = (
-            await db.execute(
-                select(session_table.c.id, session_table.c.userId, session_table.c.expiresAt).where(
-                    session_table.c[column] == value
-                )
+    async def refresh(self, db: Reader) -> int:
+        """Re-read every session in use, one query per lookup column. Returns how many."""
+        by_id = await self._caches["id"].refresh(lambda ids: self._read(db, "id", ids))
+        by_token = await self._caches["token"].refresh(
+            lambda tokens: self._read(db, "token", tokens)
+        )
+        return by_id + by_token
+
+    async def _read(self, db: Reader, by: str, values: list[str]) -> dict[str, SessionRow]:
+        """Session rows whose column `by` (id or token) is one of `values`, keyed by it."""
+        key, table = session_table.c[by], session_table.c
+        found = await db.execute(
+            select(key, table.id, table.userId, table.expiresAt).where(
+                key == values[0] if len(values) == 1 else key.in_(values)
             )
-        ).one_or_none()
-        if found is None:
-            return None
-        return SessionRow(id=found.id, user_id=found.userId, expires_at=found.expiresAt.timestamp())
+        )
+        return {
+            row[0]: SessionRow(id=row.id, user_id=row.userId, expires_at=row.expiresAt.timestamp())
+            for row in found
+        }
 
 
 def session_directory(app: FastAPI) -> SessionDirectory:
-    """The app's SessionDirectory: `app.state.sessions` when the lifespan made one, else made
-    here on first use from the settings, with the clock the user directory runs on."""
-    directory: SessionDirectory | None = getattr(app.state, "sessions", None)
-    if directory is None:
-        ttl_s: int = app.state.settings.auth_session_cache_ttl_s
-        clock: Clock = app.state.users.clock
-        directory = app.state.sessions = SessionDirectory(ttl_s, clock)
+    """The app's SessionDirectory (made by the lifespan, backend/main.py)."""
+    directory: SessionDirectory = app.state.sessions
     return directory
 
 

@@ -18,18 +18,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from cachetools import TTLCache
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Boolean, Column, DateTime, Table, Text, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import Reason, TokenError, VerifiedToken, bearer_token
 from backend.auth.jwks import Clock
 from backend.config import Settings
-from backend.db import SAFE_METHODS, metadata
+from backend.db import SAFE_METHODS, OnDemandSession, Reader, metadata
 from backend.errors import AUTH_RESPONSES, Forbidden
+from backend.freshness import UNKNOWN, FreshCache
 from backend.sessions import session_cookie, session_directory, signed_session_token
 
 log = logging.getLogger("backend.users")
@@ -62,40 +61,44 @@ class User(BaseModel):
 
 
 class UserDirectory:
-    """Looks users up by id, remembering found rows for a short while."""
+    """Looks users up by id, remembering found rows for at most `ttl_s`; `refresh` keeps the
+    rows in use fresh in bulk (backend/freshness.py)."""
 
     def __init__(self, ttl_s: float, clock: Clock, maxsize: int = 10_000) -> None:
         self.clock = clock
-        self._cache: TTLCache[str, User] | None = (
-            TTLCache(maxsize=maxsize, ttl=ttl_s, timer=clock) if ttl_s > 0 else None
+        # a missing user is not remembered: one who signs up a moment later is found at once
+        self._cache: FreshCache[str, User] = FreshCache(
+            ttl_s, clock, keep_missing=False, maxsize=maxsize
         )
 
-    async def get(self, session: AsyncSession, user_id: str) -> User | None:
-        if self._cache is not None and (user := self._cache.get(user_id)) is not None:
-            return user
-        row = (
-            await session.execute(
-                select(
-                    user_table.c.id,
-                    user_table.c.email,
-                    user_table.c.name,
-                    user_table.c.emailVerified,
-                    user_table.c.image,
-                ).where(user_table.c.id == user_id)
-            )
-        ).one_or_none()
-        if row is None:
-            return None  # not cached: a user who signs up a moment later is found at once
-        user = User(
-            id=row.id,
-            email=row.email,
-            name=row.name,
-            email_verified=row.emailVerified,
-            image=row.image,
-        )
-        if self._cache is not None:
-            self._cache[user_id] = user
+    async def get(self, db: Reader, user_id: str) -> User | None:
+        user = self._cache.get(user_id)
+        if user is UNKNOWN:
+            user = (await self._read(db, [user_id])).get(user_id)
+            self._cache.put(user_id, user)
         return user
+
+    async def refresh(self, db: Reader) -> int:
+        """Re-read every user row in use, in one query. Returns how many."""
+        return await self._cache.refresh(lambda ids: self._read(db, ids))
+
+    async def _read(self, db: Reader, ids: list[str]) -> dict[str, User]:
+        columns = user_table.c
+        rows = await db.execute(
+            select(
+                columns.id, columns.email, columns.name, columns.emailVerified, columns.image
+            ).where(columns.id == ids[0] if len(ids) == 1 else columns.id.in_(ids))
+        )
+        return {
+            row.id: User(
+                id=row.id,
+                email=row.email,
+                name=row.name,
+                email_verified=row.emailVerified,
+                image=row.image,
+            )
+            for row in rows
+        }
 
 
 async def get_verified_token(request: Request) -> VerifiedToken:
@@ -107,20 +110,23 @@ async def get_verified_token(request: Request) -> VerifiedToken:
 async def get_current_user(request: Request) -> User:
     settings: Settings = request.app.state.settings
     directory: UserDirectory = request.app.state.users
-    # Its own short autocommit session, not the request's: the lookups (on a cache miss only;
-    # the session connects lazily) never sit inside a write transaction, and the connection
-    # goes back to the pool before the route takes one.
-    async with request.app.state.read_sessionmaker() as db:
+    # Its own short autocommit session, not the request's, opened only on a cache miss: the
+    # lookups never sit inside a write transaction, and the connection goes back to the pool
+    # before the route takes one.
+    db = OnDemandSession(request.app.state.read_sessionmaker)
+    try:
         user_id = await _cookie_user_id(request, db, settings) or await _token_user_id(
             request, db, settings
         )
         user = await directory.get(db, user_id)
+    finally:
+        await db.aclose()
     if user is None:
         raise TokenError(Reason.UNKNOWN_USER, "no user row for sub")
     return user
 
 
-async def _cookie_user_id(request: Request, db: AsyncSession, settings: Settings) -> str | None:
+async def _cookie_user_id(request: Request, db: Reader, settings: Settings) -> str | None:
     """The user of Better Auth's session cookie; None when that is not the credential (no
     BETTER_AUTH_SECRET, an Authorization header sent, no such cookie)."""
     secret = settings.better_auth_secret
@@ -134,7 +140,7 @@ async def _cookie_user_id(request: Request, db: AsyncSession, settings: Settings
     return (await session_directory(request.app).check_token(db, token)).user_id
 
 
-async def _token_user_id(request: Request, db: AsyncSession, settings: Settings) -> str:
+async def _token_user_id(request: Request, db: Reader, settings: Settings) -> str:
     """The bearer JWT's `sub`, once its session (`sid`) is known live, when that is required."""
     token = await get_verified_token(request)
     if settings.auth_require_session:

@@ -88,7 +88,10 @@ def assert_refused(response: httpx.Response) -> None:
 
 
 def count_session_reads(app: FastAPI) -> list[str]:
-    """A list that collects every statement the app sends to the "session" table."""
+    """A list that collects every statement the app sends to the "session" table. The
+    background refresher is stopped first, so only what the test does is counted."""
+    if app.state.refresher is not None:
+        app.state.refresher.cancel()
     reads: list[str] = []
 
     def record(*args: Any) -> None:
@@ -233,6 +236,27 @@ class TestRequireSession:
         clock.advance(SESSION_TTL_S - 0.1)
         assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
         clock.advance(0.1)
+        assert_refused(await client.get("/api/me", headers=bearer(token)))
+        assert len(reads) == 2
+
+    async def test_a_refresh_in_the_background_sees_the_sign_out(
+        self,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        issuer: IssuerStub,
+        user: dict[str, Any],
+        live_session: str,
+        migrated_database: str,
+    ) -> None:
+        """The sessions in use are re-read in bulk (backend/freshness.py): after a refresh,
+        a revoked session is refused at once, with no read on the request path."""
+        reads = count_session_reads(app)
+        token = issuer.mint(user, sid=live_session)
+        assert (await client.get("/api/me", headers=bearer(token))).status_code == 200
+        execute(migrated_database, 'delete from "session" where id = %s', live_session)
+        async with app.state.read_sessionmaker() as db:
+            assert await app.state.sessions.refresh(db) == 1
+        assert len(reads) == 2  # the request's read, then the refresh's
         assert_refused(await client.get("/api/me", headers=bearer(token)))
         assert len(reads) == 2
 
