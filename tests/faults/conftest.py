@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pytest
 
 from backend.auth.testing import IssuerStub
+from bench.common import serve_jwks
 from devtools.migrate import migrate
 from devtools.pgcluster import LocalCluster, create_database, find_postgres_bindir
-from tests.faults.support import Backend, loopback_jwks, uvicorn_backend
+from tests.faults.support import Backend, uvicorn_backend
 
 PUBLIC_URL = "http://localhost:3000"
 
@@ -56,11 +57,12 @@ def stack(owned_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory)
     migrate(database_url)
     issuer = IssuerStub(base_url=PUBLIC_URL)
     log = tmp_path_factory.mktemp("backend") / "uvicorn.log"
-    with loopback_jwks(issuer) as jwks_url:
+    # A real loopback server: the uvicorn subprocess cannot see respx.
+    with serve_jwks(issuer.jwks()) as jwks:
         env = {
             "DATABASE_URL": database_url,
             "BETTER_AUTH_URL": PUBLIC_URL,
-            "BETTER_AUTH_JWKS_URL": jwks_url,
+            "BETTER_AUTH_JWKS_URL": jwks.url,
             "LOG_LEVEL": "warning",
             "LOG_FORMAT": "text",
         }

@@ -9,24 +9,19 @@ signed with real keys (IssuerStub) and the JWKS is served over real loopback HTT
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from backend.auth.testing import IssuerStub
 from devtools.pgcluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,34 +63,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-# -- the issuer's JWKS on loopback ----------------------------------------------------------
-@contextlib.contextmanager
-def loopback_jwks(issuer: IssuerStub) -> Iterator[str]:
-    """The issuer's JWKS on a real loopback HTTP server (a uvicorn subprocess cannot see respx).
-    Its URL; the server stops on exit."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(issuer.jwks()).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/auth/jwks"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # -- the backend in a real uvicorn ----------------------------------------------------------

@@ -179,6 +179,9 @@ class Load:
             token = next(fresh) if use_fresh else own
             use_fresh = not use_fresh
             self.answers.append(await self._call("/api/me", bearer(token)))
+            # A request answered from the caches never suspends (no I/O in process): yield,
+            # as a client on a real network would, or the clock's steps never get a turn.
+            await asyncio.sleep(0)
 
     async def _poll_health(self) -> None:
         while not self._stop.is_set():
