@@ -71,15 +71,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = time.time) ->
             # Sessions and users in use are re-read in bulk twice per session TTL, so requests
             # find them fresh (backend/freshness.py); with caching off there is nothing to keep.
             ttls = [settings.auth_session_cache_ttl_s, settings.auth_user_cache_ttl_s]
+            cached = [ttl for ttl in ttls if ttl > 0]
+            directories = [app.state.sessions, app.state.users]
             refresher = app.state.refresher = (
                 asyncio.create_task(
-                    keep_fresh(
-                        app.state.read_sessionmaker,
-                        [app.state.sessions, app.state.users],
-                        every_s=min(t for t in ttls if t > 0) / 2,
-                    )
+                    keep_fresh(app.state.read_sessionmaker, directories, min(cached) / 2)
                 )
-                if any(t > 0 for t in ttls)
+                if cached
                 else None
             )
             try:

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from fastapi import FastAPI
 from sqlalchemy import Column, DateTime, Table, Text, select
 
 from backend.auth import Reason, TokenError
@@ -110,12 +109,6 @@ class SessionDirectory:
             row[0]: SessionRow(id=row.id, user_id=row.userId, expires_at=row.expiresAt.timestamp())
             for row in found
         }
-
-
-def session_directory(app: FastAPI) -> SessionDirectory:
-    """The app's SessionDirectory (made by the lifespan, backend/main.py)."""
-    directory: SessionDirectory = app.state.sessions
-    return directory
 
 
 def session_cookie(cookies: Mapping[str, str]) -> str | None:

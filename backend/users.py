@@ -29,7 +29,7 @@ from backend.config import Settings
 from backend.db import SAFE_METHODS, OnDemandSession, Reader, metadata
 from backend.errors import AUTH_RESPONSES, Forbidden
 from backend.freshness import UNKNOWN, FreshCache
-from backend.sessions import session_cookie, session_directory, signed_session_token
+from backend.sessions import SessionDirectory, session_cookie, signed_session_token
 
 log = logging.getLogger("backend.users")
 
@@ -137,7 +137,8 @@ async def _cookie_user_id(request: Request, db: Reader, settings: Settings) -> s
         return None
     check_origin(request, settings)
     token = signed_session_token(cookie, secret.get_secret_value().encode())
-    return (await session_directory(request.app).check_token(db, token)).user_id
+    sessions: SessionDirectory = request.app.state.sessions
+    return (await sessions.check_token(db, token)).user_id
 
 
 async def _token_user_id(request: Request, db: Reader, settings: Settings) -> str:
@@ -147,7 +148,8 @@ async def _token_user_id(request: Request, db: Reader, settings: Settings) -> st
         sid = token.claims.get("sid")
         if not isinstance(sid, str) or not sid:
             raise TokenError(Reason.NO_SESSION, "no sid claim, and AUTH_REQUIRE_SESSION is on")
-        await session_directory(request.app).check_sid(db, sid, token.sub)
+        sessions: SessionDirectory = request.app.state.sessions
+        await sessions.check_sid(db, sid, token.sub)
     return token.sub
 
 

@@ -36,8 +36,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import string
 import subprocess
 import sys
@@ -57,6 +55,7 @@ from bench.common import JWKSServer, database, serve_jwks
 from bench.results import record, target
 from devtools.migrate import migrate
 from devtools.pgcluster import libpq_url
+from devtools.servers import free_port, minimal_env, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "frontend"
@@ -77,13 +76,6 @@ request = function()
   return wrk.format("GET", nil, {[%s] = values[math.random(#values)]})
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -189,35 +181,12 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @dataclass
 class Server:
     base: str
     process: subprocess.Popen[bytes]
     started: float  # monotonic
     workers: list[int] = field(default_factory=list)  # the pids that serve requests
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{log.stem} exited with {process.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"{log.stem} did not answer {url} within {timeout_s:.0f} s (see {log})")
 
 
 def log_file(name: str) -> Path:
@@ -242,7 +211,7 @@ def uvicorn(
         )
     server = Server(f"http://127.0.0.1:{port}", process, started)
     try:
-        wait_ready(f"{server.base}/ready", process, log, 60)
+        wait_until_up(f"{server.base}/ready", process, timeout_s=60, log=log)
         deadline = time.monotonic() + 30
         while True:
             # One worker runs in the process itself; more are children (multiprocessing spawn).
@@ -259,7 +228,7 @@ def uvicorn(
                 client.get(f"{server.base}/ready").raise_for_status()
         yield server
     finally:
-        stop(process)
+        stop(process, timeout_s=20)
 
 
 def copy_file(source: str, destination: str) -> None:
@@ -295,7 +264,7 @@ def prepare_nextjs(workdir: Path) -> tuple[Path, float]:
     result = subprocess.run(
         [str(app / "node_modules" / ".bin" / "next"), "build"],
         cwd=app,
-        env={**base_env(), "NEXT_TELEMETRY_DISABLED": "1"},
+        env=minimal_env({"NEXT_TELEMETRY_DISABLED": "1"}),
         capture_output=True,
         text=True,
         timeout=900,
@@ -306,17 +275,12 @@ def prepare_nextjs(workdir: Path) -> tuple[Path, float]:
     return app, time.monotonic() - started
 
 
-def base_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR")
-    return {k: os.environ[k] for k in keep if k in os.environ}
-
-
 @contextlib.contextmanager
 def next_start(app: Path, database_url: str, secret: str) -> Iterator[Server]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
-        **base_env(),
+        **minimal_env(),
         "DATABASE_URL": libpq_url(database_url),
         "BETTER_AUTH_SECRET": secret,
         "BETTER_AUTH_URL": base,
@@ -329,10 +293,10 @@ def next_start(app: Path, database_url: str, secret: str) -> Iterator[Server]:
             [*command, "-p", str(port)], cwd=app, env=env, stdout=output, stderr=output
         )
     try:
-        wait_ready(f"{base}/api/auth/ok", process, log, 90)
+        wait_until_up(f"{base}/api/auth/ok", process, timeout_s=90, log=log)
         yield Server(base, process, time.monotonic(), tree(process.pid))
     finally:
-        stop(process)
+        stop(process, timeout_s=20)
 
 
 # --- load ------------------------------------------------------------------------------------

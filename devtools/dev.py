@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 from backend.config import DEV_DATABASE_URL_FILE
 from devtools.migrate import migrate
 from devtools.pgcluster import LocalCluster, libpq_url
+from devtools.servers import wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -39,17 +38,11 @@ def stable_secret() -> str:
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: the server exited with code {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s")
+    """Until the server answers at all (a redirect or a 404 is an answer; a 5xx is not)."""
+    try:
+        wait_until_up(url, process, timeout_s=timeout_s, ready=lambda status: status < 500)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main() -> int:

@@ -35,7 +35,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+
+from devtools.servers import free_port
 
 __all__ = [
     "ClusterError",
@@ -213,13 +214,6 @@ def _pg_env() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- cluster
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _short_hash(text: str) -> str:
@@ -477,7 +471,7 @@ class LocalCluster:
             return
         fixed = self.port is not None
         for _attempt in range(1 if fixed else 3):
-            port = self.port if self.port is not None else _free_port()
+            port = self.port if self.port is not None else free_port()
             try:
                 self._start_on(port)
             except ClusterError as exc:

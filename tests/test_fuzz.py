@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 import zlib
 from collections import Counter
@@ -55,6 +53,7 @@ from backend.main import create_app
 from backend.tasks.router import TASK_NOT_FOUND
 from devtools.migrate import migrate_backend
 from devtools.pgcluster import create_database, drop_database
+from devtools.servers import free_port, stop, wait_until_up
 from tests.better_auth.harness import fetch_jwt, run_issuer, sign_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,35 +207,12 @@ class Stack:
         case.path_parameters = params
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _backend_env(database_url: str, issuer_url: str) -> dict[str, str]:
     """The caller's environment without any backend setting, then the run's own."""
     names = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in names}
     env.update(DATABASE_URL=database_url, BETTER_AUTH_URL=issuer_url, LOG_FORMAT="text")
     return env
-
-
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    last = "no answer"
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            response = httpx.get(f"{base_url}/ready", timeout=2)
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        else:
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text}"
-        time.sleep(0.05)
-    pytest.fail(f"the backend is not ready ({last}); its log:\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +230,7 @@ def stack(postgres_server_url: str) -> Iterator[Stack]:
             a = sign_up(issuer_url, email="a@example.com", password=password, name="A")
             b = sign_up(issuer_url, email="b@example.com", password=password, name="B")
             token_a, token_b = fetch_jwt(issuer_url, a), fetch_jwt(issuer_url, b)
-            port = _free_port()
+            port = free_port()
             base_url = f"http://127.0.0.1:{port}"
             log = Path(workdir) / "backend.log"
             with log.open("wb") as log_file:
@@ -268,7 +244,7 @@ def stack(postgres_server_url: str) -> Iterator[Stack]:
                     stderr=subprocess.STDOUT,
                 )
             try:
-                _wait_ready(process, base_url, log)
+                wait_until_up(f"{base_url}/ready", process, timeout_s=READY_TIMEOUT_S, log=log)
                 with httpx.Client(base_url=base_url, timeout=10) as http:
                     served = http.get("/openapi.json").json()
                     assert served == SPEC, "the server serves another spec than the fuzzed one"
@@ -287,12 +263,7 @@ def stack(postgres_server_url: str) -> Iterator[Stack]:
                         task_b=task_b.json()["id"],
                     )
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+                stop(process)
     finally:
         drop_database(postgres_server_url, name)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.stack import ARTIFACTS, free_port
+from devtools.servers import free_port
+from tests.e2e.stack import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 900  # the first start installs the Python and npm dependencies

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from backend.main import create_app
 from backend.sessions import signed_session_token
 from devtools.migrate import migrate_backend
 from devtools.pgcluster import temporary_database
+from devtools.servers import free_port
 from tests.auth.support import refusal_reasons
 from tests.better_auth.harness import (
     DEFAULT_SECRET,
@@ -481,13 +481,6 @@ class RealAuth:
             "log_format": "text",
         }
         return Settings(_env_file=None, **(values | overrides))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

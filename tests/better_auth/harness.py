@@ -26,7 +26,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
+from devtools.servers import free_port
 
 __all__ = [
     "DEFAULT_SECRET",
@@ -100,13 +101,6 @@ class SignedInUser:
 def node_database_url(database_url: str) -> str:
     """A SQLAlchemy-style URL (`postgresql+psycopg://...`) as node-postgres takes it."""
     return re.sub(r"^(postgres(?:ql)?)\+[A-Za-z0-9_]+://", r"\1://", database_url)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _node() -> str:
@@ -176,7 +170,7 @@ def run_issuer(
     if alg not in SUPPORTED_ALGS:
         raise ValueError(f"alg must be one of {', '.join(SUPPORTED_ALGS)}; got {alg!r}")
     node = _node()
-    port = _free_port() if port is None else port
+    port = free_port() if port is None else port
     base_url = f"http://127.0.0.1:{port}"
     settings = {
         "DATABASE_URL": node_database_url(database_url),

@@ -7,18 +7,14 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from devtools.pgcluster import libpq_url, temporary_database
+from devtools.servers import free_port, minimal_env, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -43,13 +39,6 @@ class Stack:
     database_url: str
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def npm() -> str:
     found = shutil.which("npm")
     if found is None:
@@ -57,17 +46,12 @@ def npm() -> str:
     return found
 
 
-def base_env(extra: Mapping[str, str]) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR")
-    return {**{k: os.environ[k] for k in keep if k in os.environ}, **extra}
-
-
 def build_frontend() -> None:
     """`next build`, once per test run (it reads no per-run setting)."""
     result = subprocess.run(
         [npm(), "run", "build"],
         cwd=FRONTEND,
-        env=base_env({"NEXT_TELEMETRY_DISABLED": "1"}),
+        env=minimal_env({"NEXT_TELEMETRY_DISABLED": "1"}),
         capture_output=True,
         text=True,
         timeout=900,
@@ -83,34 +67,16 @@ def server(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A server process, its output in test-artifacts/NAME.log, stopped by its own pid."""
     ARTIFACTS.mkdir(exist_ok=True)
-    with (ARTIFACTS / f"{name}.log").open("wb") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = ARTIFACTS / f"{name}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
         try:
-            wait_until_up(ready_url, process, name)
+            wait_until_up(ready_url, process, timeout_s=90, log=log)
             yield process
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def wait_until_up(
-    url: str, process: subprocess.Popen[bytes], name: str, timeout_s: float = 90
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (ARTIFACTS / f"{name}.log").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.25)
-    raise RuntimeError(f"{name} did not answer {url} within {timeout_s:.0f} s")
+            stop(process)
 
 
 @contextlib.contextmanager
@@ -142,7 +108,7 @@ def run_stack(
         subprocess.run(
             [npm(), "run", "migrate"],
             cwd=FRONTEND,
-            env=base_env(auth_env),
+            env=minimal_env(auth_env),
             check=True,
             capture_output=True,
             timeout=120,
@@ -151,12 +117,12 @@ def run_stack(
         subprocess.run(
             [sys.executable, "-m", "alembic", "upgrade", "head"],
             cwd=ROOT,
-            env=base_env({"DATABASE_URL": database_url}),
+            env=minimal_env({"DATABASE_URL": database_url}),
             check=True,
             capture_output=True,
             timeout=120,
         )
-        backend_env = base_env(
+        backend_env = minimal_env(
             {
                 "DATABASE_URL": database_url,
                 "BETTER_AUTH_URL": frontend_url,
@@ -183,7 +149,7 @@ def run_stack(
                 f"{label}-frontend",
                 frontend_cmd,
                 FRONTEND,
-                base_env(auth_env),
+                minimal_env(auth_env),
                 f"{frontend_url}/api/auth/ok",
             ),
             server(f"{label}-backend", backend_cmd, ROOT, backend_env, f"{backend_url}/ready"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from devtools.pgcluster import LocalCluster
+from devtools.servers import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,13 +54,6 @@ def statuses(calls: Iterable[Call]) -> Counter[int]:
 
 def worst_latency(calls: Iterable[Call]) -> float:
     return max((call.latency for call in calls), default=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the backend in a real uvicorn ----------------------------------------------------------
@@ -99,24 +90,10 @@ def uvicorn_backend(
         )
     backend = Backend(url=f"http://127.0.0.1:{port}", log=log, process=process)
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited ({process.returncode}):\n{backend.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{backend.url}/ready", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the backend never became ready:\n{backend.log_tail()}")
-            time.sleep(0.1)
+        wait_until_up(f"{backend.url}/ready", process, timeout_s=ready_timeout_s, log=log)
         yield backend
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)
 
 
 # -- a PostgreSQL crash ---------------------------------------------------------------------

@@ -28,7 +28,8 @@ import pytest
 
 from backend.auth.testing import IssuerStub
 from bench.common import JWKSServer, serve_jwks
-from tests.e2e.stack import ARTIFACTS, ROOT, base_env, free_port, server
+from devtools.servers import free_port, minimal_env
+from tests.e2e.stack import ARTIFACTS, ROOT, server
 
 USERS = 1_000
 TASKS_EACH = 3
@@ -80,7 +81,7 @@ def backend(migrated_database: str, issuer: IssuerStub) -> Iterator[Backend]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with serve_jwks(issuer.jwks()) as jwks:
-        env = base_env(
+        env = minimal_env(
             {
                 "DATABASE_URL": migrated_database,
                 "BETTER_AUTH_URL": issuer.origin,
